@@ -1,0 +1,232 @@
+"""The catalog: the single source of truth for every WEMD dataset and variant.
+
+Counts, splits, item shapes, dtypes, accepted on-disk layouts, provenance and known
+discrepancies live here and nowhere else. Loaders, ``wemd verify``, the data cards and the
+exports all read this table.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Optional
+
+from wemd.errors import UnknownDatasetError, UnknownSplitError
+
+#: Bumped whenever any split membership below changes; part of every fingerprint.
+CATALOG_VERSION = "1"
+
+SPLIT_ORDER = ("train", "val", "test")
+#: Names accepted for a split, on disk and in calls.
+SPLIT_ALIASES = {"validation": "val", "valid": "val", "training": "train", "testing": "test"}
+
+WEMD_PAPER = {
+    "title": "Warwick electron microscopy datasets",
+    "authors": "Jeffrey M. Ede",
+    "journal": "Machine Learning: Science and Technology 1, 045003",
+    "year": 2020,
+    "doi": "10.1088/2632-2153/ab9c3c",
+}
+EXIT_WAVE_PAPER = {
+    "title": "Exit wavefunction reconstruction from single transmission electron micrographs "
+    "with deep learning",
+    "authors": "Jeffrey M. Ede, Jonathan J. P. Peters, Jeremy Sloan, Richard Beanland",
+    "journal": "thesis chapter 7 (J. M. Ede, PhD thesis, University of Warwick, 2021)",
+    "year": 2021,
+    "doi": None,
+}
+DATA_DOI = "10.5281/zenodo.3834197"
+LANDING_PAGE = (
+    "https://warwick.ac.uk/fac/sci/physics/research/condensedmatt/microscopy/research/machinelearning"
+)
+LICENSE = "cc-by-4.0"
+
+#: CIF partition by journal (thesis ch. 2 and 7). Keys are matched case-insensitively.
+JOURNAL_SPLITS = {
+    "new journal of chemistry": "train",
+    "american mineralogist": "train",
+    "journal of the american chemical society": "train",
+    "inorganic chemistry": "train",
+    "physics and chemistry of materials": "val",
+    "physics and chemistry of minerals": "val",
+    "chemistry of materials": "test",
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything the package knows about one dataset or variant."""
+
+    name: str
+    family: str  # stem | tem | wavefunctions | focal_series | cifs
+    description: str
+    splits: dict[str, int]  # in partition order; counts as published
+    item_shape: Optional[tuple[int, ...]]  # None: varied
+    dtype: str
+    layouts: tuple[str, ...]  # accepted on-disk layouts, see wemd.loaders.layouts
+    partition: str  # how splits are formed: contiguous | subfolders | journal | none
+    paper: dict = field(default_factory=lambda: WEMD_PAPER)
+    derived_from: Optional[str] = None
+    physics: Optional[str] = None
+    #: totals that are accepted besides sum(splits) because a paper states them
+    accepted_totals: tuple[int, ...] = ()
+    discrepancies: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    approx_size: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.splits.values())
+
+    @property
+    def split_names(self) -> tuple[str, ...]:
+        return tuple(self.splits)
+
+    def split_range(self, split: str, counts: Optional[dict[str, int]] = None) -> tuple[int, int]:
+        """Contiguous [start, stop) of a split, in train, val, test order."""
+        counts = counts or self.splits
+        start = 0
+        for name, n in counts.items():
+            if name == split:
+                return start, start + n
+            start += n
+        raise UnknownSplitError(self.name, split, tuple(counts))
+
+
+def _stem(name: str, description: str, splits: dict[str, int], shape, layouts, **kw) -> DatasetSpec:
+    return DatasetSpec(name=name, family="stem", description=description, splits=splits,
+                       item_shape=shape, dtype="float32", layouts=layouts, **kw)
+
+
+_STEM_SPLITS = {"train": 14826, "val": 1977, "test": 2966}
+_TEM_SPLITS = {"train": 11350, "val": 2431, "test": 3486}
+
+_SIM_NOTE = (
+    "The original generation script wrote voltage, aperture, delta and alpha as bare numbers where "
+    "clTEM expects {\"val\": ...}; clTEM kept its defaults, so the published exit waves were most "
+    "likely all simulated at 200 kV whatever the metadata says."
+)
+
+
+def _wave(name: str, description: str, splits: dict[str, int], physics: str, **kw) -> DatasetSpec:
+    return DatasetSpec(name=name, family="wavefunctions", description=description, splits=splits,
+                       item_shape=(320, 320), dtype="complex64", layouts=("wavefunction_dir",),
+                       partition="subfolders", paper=EXIT_WAVE_PAPER, physics=physics,
+                       discrepancies=kw.pop("discrepancies", ()) + (_SIM_NOTE,), **kw)
+
+
+def _wave96(name: str, description: str, splits: dict[str, int], parent: str, **kw) -> DatasetSpec:
+    return DatasetSpec(name=name, family="wavefunctions", description=description, splits=splits,
+                       item_shape=(96, 96, 2), dtype="float32", layouts=("npy_array",),
+                       partition="contiguous", paper=EXIT_WAVE_PAPER, physics="kirkland_n3",
+                       derived_from=parent,
+                       notes=("[..., 0] is the real part, [..., 1] the imaginary part; scikit-image "
+                              "bilinear resize with antialiasing from 320x320.",), **kw)
+
+
+_SPECS = [
+    _stem("stem_full", "19769 experimental STEM images at original size and intensity (JEOL ARM 200F)",
+          _STEM_SPLITS, None, ("tiff_dir",), partition="contiguous",
+          notes=("About two thirds show atom columns; about 50 blank, incomplete-scan and noise-only "
+                 "images are deliberately kept.",), approx_size="~60 GB"),
+    _stem("stem_crops", "161069 non-overlapping 512x512 crops of the experimental STEM images",
+          {"train": 110933, "val": 21259, "test": 28877}, (512, 512), ("tiff_dir",),
+          partition="contiguous", derived_from="stem_full", approx_size="~170 GB"),
+    _stem("stem_96x96", "Experimental STEM images area-downsampled to 96x96", _STEM_SPLITS,
+          (96, 96, 1), ("npy_array",), partition="contiguous", derived_from="stem_full",
+          approx_size="0.7 GB"),
+    _stem("stem_crops_96x96", "One 96x96 crop of each experimental STEM image", _STEM_SPLITS,
+          (96, 96, 1), ("npy_array",), partition="contiguous", derived_from="stem_full",
+          approx_size="0.7 GB"),
+    DatasetSpec(
+        name="tem_full", family="tem",
+        description="Experimental TEM images, largest square area-resized to 2048x2048, min-max scaled",
+        splits=_TEM_SPLITS, item_shape=(2048, 2048), dtype="float32", layouts=("tiff_dir",),
+        partition="contiguous", accepted_totals=(17266,),
+        discrepancies=("The paper states 17266 images but its split counts sum to 17267; a copy "
+                       "with 17266 items is accepted and its test split reported one short.",),
+        notes=("Only images with at least 2500 counts per pixel were kept.",), approx_size="~270 GB"),
+    DatasetSpec(
+        name="tem_96x96", family="tem", description="Experimental TEM images area-downsampled to 96x96",
+        splits=_TEM_SPLITS, item_shape=(96, 96, 1), dtype="float32", layouts=("npy_array",),
+        partition="contiguous", derived_from="tem_full", accepted_totals=(17266,),
+        discrepancies=("The published array is [17266, 96, 96, 1] while the split counts sum to "
+                       "17267; with 17266 rows the test split has 3485 items.",), approx_size="0.6 GB"),
+    _wave("wavefunctions", "Simulated CTEM exit wavefunctions, Kirkland n = 3, multiple materials",
+          {"train": 24530, "val": 3399, "test": 8395}, "kirkland_n3", approx_size="~30 GB"),
+    _wave("wavefunctions_unseen", "Exit wavefunctions of training-set CIFs with new hyperparameters "
+          "(n = 3)", {"val": 1544}, "kirkland_n3",
+          notes=("An extra validation set for unseen simulation hyperparameters.",)),
+    _wave("wavefunctions_restricted", "Exit wavefunctions with hyperparameter ranges cut to ~1/4 (n = 3)",
+          {"train": 8002, "val": 1105, "test": 2763}, "kirkland_n3"),
+    _wave("wavefunctions_single", "Exit wavefunctions of one material, In1.7K2Se8Sn2.28 (n = 3)",
+          {"train": 3861, "val": 964}, "kirkland_n3"),
+    _wave("wavefunctions_n1", "Exit wavefunctions with n = 1 'alternate universe' potentials",
+          {"train": 25325, "val": 3569, "test": 8563}, "kirkland_n1",
+          discrepancies=("Chapter 2 gives 25352 training items; 25325 is consistent with the total "
+                         "of 37457 and is used here.",)),
+    _wave("wavefunctions_n1_unseen", "n = 1 exit wavefunctions of training-set CIFs, new "
+          "hyperparameters", {"val": 1501}, "kirkland_n1"),
+    _wave("wavefunctions_n1_single", "n = 1 exit wavefunctions of one material",
+          {"train": 3856, "val": 963}, "kirkland_n1"),
+    _wave96("wavefunctions_96x96", "Exit wavefunctions (n = 3) resized to 96x96, real and imaginary "
+            "channels", {"train": 24530, "val": 3399, "test": 8395}, "wavefunctions"),
+    _wave96("wavefunctions_96x96_restricted", "Restricted exit wavefunctions resized to 96x96",
+            {"train": 8002, "val": 1105, "test": 2763}, "wavefunctions_restricted"),
+    _wave96("wavefunctions_96x96_single", "Single-material exit wavefunctions resized to 96x96",
+            {"train": 3861, "val": 964}, "wavefunctions_single",
+            discrepancies=("The paper text gives 11870 items by a typo; the array holds 4825.",)),
+    DatasetSpec(
+        name="focal_series", family="focal_series",
+        description="1000 experimental focal series of 14 TEM images with quadratic defocus steps",
+        splits={"all": 1000}, item_shape=(14, 512, 512), dtype="float32", layouts=("series_dir",),
+        partition="none",
+        notes=("Area-downsampled from 4096x4096; spatial scales vary; no partition and no "
+               "benchmark task.",)),
+    DatasetSpec(
+        name="cifs", family="cifs",
+        description="12789 hydrogen-free COD crystal structures (P1) behind the exit wavefunctions",
+        splits={"train": 150 + 1034 + 1998 + 5457, "val": 1216, "test": 2927}, item_shape=None,
+        dtype="str", layouts=("cif_dir",), partition="journal", paper=EXIT_WAVE_PAPER,
+        accepted_totals=(12789,),
+        discrepancies=("The journal partition counts sum to 12782, not the stated 12789; CIFs from "
+                       "other journals are listed under split 'unassigned'.",
+                       "The paper names the validation journal 'Physics and Chemistry of Materials'; "
+                       "the authors' scripts call it 'Physics and Chemistry of Minerals'. Both map "
+                       "to val.",),
+        notes=("Train: New J. Chem. (150), Am. Mineral. (1034), JACS (1998), Inorg. Chem. (5457); "
+               "val: Phys. Chem. Minerals (1216); test: Chem. Mater. (2927).",)),
+]
+
+CATALOG: dict[str, DatasetSpec] = {s.name: s for s in _SPECS}
+
+
+def get(name: str) -> DatasetSpec:
+    """The spec of a dataset, or an error listing the closest names."""
+    try:
+        return CATALOG[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, CATALOG, n=3, cutoff=0.4)
+        raise UnknownDatasetError(name, close, tuple(CATALOG)) from None
+
+
+def datasets() -> dict[str, str]:
+    """Every dataset name with its one-line description."""
+    return {s.name: s.description for s in _SPECS}
+
+
+def canonical_split(spec: DatasetSpec, split: str, extra: tuple[str, ...] = ()) -> str:
+    """Map a split name or alias to the catalog's name, or raise listing the valid ones."""
+    name = SPLIT_ALIASES.get(split.lower(), split.lower())
+    valid = spec.split_names + extra
+    if name not in valid:
+        raise UnknownSplitError(spec.name, split, valid)
+    return name
+
+
+def journal_split(journal: Optional[str]) -> str:
+    """The partition of a CIF by its journal name; 'unassigned' for other journals."""
+    if not journal:
+        return "unassigned"
+    key = " ".join(journal.replace(".", " ").split()).lower()
+    return JOURNAL_SPLITS.get(key, "unassigned")

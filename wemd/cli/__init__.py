@@ -1,0 +1,50 @@
+"""The ``wemd`` command line. Each topic module registers its own sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from wemd.errors import WEMDError
+
+#: Modules with a ``register(subparsers)`` function; add one line per topic.
+COMMANDS = (
+    "wemd.cli.data",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wemd", description="Warwick Electron Microscopy Datasets")
+    parser.add_argument("--version", action="version", version=f"wemd {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def _version() -> str:
+    from wemd import __version__
+
+    return __version__
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except WEMDError as exc:
+        print(f"wemd: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("wemd: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""One small exception hierarchy; every message names the problem and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+class WEMDError(Exception):
+    """Base class of every error wemd raises on purpose."""
+
+
+class UnknownDatasetError(WEMDError, KeyError):
+    def __init__(self, name: str, close: Sequence[str], valid: Sequence[str]):
+        self.name, self.close = name, list(close)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        super().__init__(f"Unknown dataset {name!r}.{hint} Known datasets: {', '.join(valid)} "
+                         "(see `wemd list`).")
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+class UnknownSplitError(WEMDError, ValueError):
+    def __init__(self, dataset: str, split: str, valid: Iterable[str]):
+        self.split = split
+        super().__init__(f"Dataset {dataset!r} has no split {split!r}; valid splits: "
+                         f"{', '.join(valid)}.")
+
+
+class DataMissingError(WEMDError, FileNotFoundError):
+    def __init__(self, dataset: str, expected: Path, how: str):
+        self.expected = Path(expected)
+        super().__init__(f"No data for {dataset!r} at {expected}. {how}")
+
+
+class LayoutError(WEMDError, ValueError):
+    """Files are present but in no layout the catalog accepts."""
+
+
+class CountMismatchError(WEMDError, ValueError):
+    def __init__(self, dataset: str, where: str, found: int, expected: int, hint: str = ""):
+        self.found, self.expected = found, expected
+        super().__init__(f"{dataset}: {where} holds {found} items but {expected} are expected. "
+                         + (hint or "Complete the copy (see `wemd verify`), or declare a subset "
+                            "with a manifest (wemd.json, provenance 'subset')."))
+
+
+class CorruptFileError(WEMDError, OSError):
+    def __init__(self, path: Path, reason: str):
+        self.path = Path(path)
+        super().__init__(f"Corrupt or unreadable file {path}: {reason}. Delete it and fetch or "
+                         "place it again, then run `wemd verify`.")
+
+
+class ManifestError(WEMDError, ValueError):
+    """A wemd.json manifest is malformed or contradicts the catalog."""
+
+
+class MissingExtraError(WEMDError, ImportError):
+    def __init__(self, module: str, extra: str):
+        super().__init__(f"This needs the optional dependency {module!r}: "
+                         f"pip install 'wemd[{extra}]'")
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or raise an error naming the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(module, extra) from exc
