@@ -1,0 +1,5 @@
+import sys
+
+from wemd.cli import main
+
+sys.exit(main())

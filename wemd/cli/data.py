@@ -1,0 +1,90 @@
+"""Sub-commands about the datasets themselves: list, info, verify, path, cards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="every dataset with a one-line description")
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("info", help="what the catalog knows about one dataset")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("verify", help="check a dataset on disk: counts, files, shapes, hashes")
+    p.add_argument("name")
+    p.add_argument("--split", default=None)
+    p.add_argument("--root", default=None, help="data home or dataset folder (default: WEMD_HOME)")
+    p.add_argument("--no-hashes", action="store_true", help="skip sha256 checks")
+    p.set_defaults(func=_verify)
+
+    p = sub.add_parser("path", help="where a dataset is expected on disk")
+    p.add_argument("name")
+    p.add_argument("--root", default=None)
+    p.set_defaults(func=_path)
+
+    p = sub.add_parser("cards", help="write the data cards generated from the catalog")
+    p.add_argument("--out", default="data_cards")
+    p.set_defaults(func=_cards)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from wemd import catalog
+
+    width = max(map(len, catalog.CATALOG))
+    for name, spec in catalog.CATALOG.items():
+        counts = "/".join(str(n) for n in spec.splits.values())
+        print(f"{name:<{width}}  {counts:<20}  {spec.description}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from wemd import catalog
+    from wemd.home import dataset_dir
+
+    spec = catalog.get(args.name)
+    info = asdict(spec) | {"total": spec.total, "expected_at": str(dataset_dir(spec.name))}
+    if args.json:
+        print(json.dumps(info, indent=2, default=list))
+        return 0
+    for key, value in info.items():
+        if value in (None, (), [], ""):
+            continue
+        if isinstance(value, (list, tuple)) and key in ("notes", "discrepancies"):
+            print(f"{key}:")
+            for v in value:
+                print(f"  - {v}")
+        else:
+            print(f"{key}: {value}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from wemd.verify import verify
+
+    report = verify(args.name, split=args.split, root=args.root, hashes=not args.no_hashes)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _path(args: argparse.Namespace) -> int:
+    from wemd import catalog
+    from wemd.home import dataset_dir
+
+    catalog.get(args.name)
+    print(dataset_dir(args.name, args.root))
+    return 0
+
+
+def _cards(args: argparse.Namespace) -> int:
+    from wemd.cards import write_cards
+
+    for path in write_cards(args.out):
+        print(path)
+    return 0

@@ -1,0 +1,133 @@
+"""``wemd verify``: check a dataset folder item by item and report every problem found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from wemd import catalog
+from wemd.errors import WEMDError
+from wemd.home import PathLike
+from wemd.loaders.sources import ArraySource, Source, sha256_file
+
+
+@dataclass
+class Problem:
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+@dataclass
+class Report:
+    dataset: str
+    folder: Optional[Path] = None
+    provenance: str = "unknown"
+    counts: dict[str, int] = field(default_factory=dict)
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        spec = catalog.get(self.dataset)
+        lines = [f"wemd verify {self.dataset}  ({self.provenance} data at {self.folder})"]
+        for split, n in self.counts.items():
+            lines.append(f"  {split:<10} {n:>8} items   (published: {spec.splits.get(split, '-')})")
+        lines.append(f"  checked {self.checked} items")
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.ok:
+            lines.append("OK: no problems found")
+        else:
+            lines.append(f"FAILED: {len(self.problems)} problem(s)")
+            lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = None,
+           progress: bool = True, hashes: bool = True) -> Report:
+    """Check counts, readability, shapes, dtypes, finiteness and (if listed) sha256 hashes."""
+    from tqdm.auto import tqdm
+
+    from wemd.api import open_folder
+
+    spec = catalog.get(name)
+    report = Report(name)
+    try:
+        folder, manifest, index = open_folder(name, root)
+    except WEMDError as exc:
+        report.problems.append(Problem(name, str(exc)))
+        return report
+    report.folder = folder
+    report.provenance = manifest.provenance if manifest else "real"
+    report.notes = list(index.notes)
+    splits = [catalog.canonical_split(spec, split)] if split else list(index.sources)
+    for s in spec.splits:
+        if s not in index.sources and (split is None or s in splits):
+            expected = (manifest.splits or {}).get(s) if manifest and manifest.splits else spec.splits[s]
+            if expected:
+                report.problems.append(Problem(f"split {s}", "missing on disk"))
+    known = manifest.files if manifest else {}
+    for s in splits:
+        if s not in index.sources:
+            continue
+        src = index.sources[s]
+        report.counts[s] = len(src)
+        for i in tqdm(range(len(src)), desc=f"verify {name}/{s}", disable=not progress, unit="item"):
+            _check_item(spec, src, i, report)
+            report.checked += 1
+        if hashes and known:
+            _check_hashes(folder, src, known, report)
+    return report
+
+
+def _check_item(spec: catalog.DatasetSpec, src: Source, i: int, report: Report) -> None:
+    where = src.item_id(i)
+    try:
+        item = src.get(i)
+    except WEMDError as exc:
+        report.problems.append(Problem(where, str(exc)))
+        return
+    if spec.dtype == "str":
+        if not item.strip():
+            report.problems.append(Problem(where, "empty file"))
+        return
+    item = np.asarray(item)
+    if spec.item_shape is not None and item.shape != tuple(spec.item_shape):
+        report.problems.append(Problem(where, f"shape {item.shape}, expected {spec.item_shape}"))
+    elif spec.item_shape is None and item.ndim != 2:
+        report.problems.append(Problem(where, f"{item.ndim}-D image, expected 2-D"))
+    if item.dtype != np.dtype(spec.dtype):
+        report.problems.append(Problem(where, f"dtype {item.dtype}, expected {spec.dtype}"))
+    if not np.all(np.isfinite(item)):
+        report.problems.append(Problem(where, f"{int(np.size(item) - np.isfinite(item).sum())} "
+                                              "non-finite values"))
+    if hasattr(src, "metadata") and spec.family == "wavefunctions" and not isinstance(src, ArraySource):
+        try:
+            meta = src.metadata(i)
+        except WEMDError as exc:
+            report.problems.append(Problem(where, str(exc)))
+            return
+        if "meta_path" not in meta:
+            report.problems.append(Problem(where, "no metadata JSON (meta/{i}-{cif}.json)"))
+
+
+def _check_hashes(folder: Path, src: Source, known: dict[str, dict], report: Report) -> None:
+    for path in src.files():
+        rel = Path(path).relative_to(folder).as_posix()
+        entry = known.get(rel)
+        if not entry or "sha256" not in entry:
+            continue
+        if Path(path).stat().st_size != entry.get("size", Path(path).stat().st_size):
+            report.problems.append(Problem(rel, f"size {Path(path).stat().st_size}, manifest says "
+                                                f"{entry['size']} (truncated?)"))
+        elif sha256_file(Path(path)) != entry["sha256"]:
+            report.problems.append(Problem(rel, "sha256 differs from the manifest"))
