@@ -84,8 +84,9 @@ def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = No
         for i in tqdm(range(len(src)), desc=f"verify {name}/{s}", disable=not progress, unit="item"):
             _check_item(spec, src, i, report)
             report.checked += 1
-        if hashes and known:
-            _check_hashes(folder, src, known, report)
+    if hashes and known:
+        files = dict.fromkeys(f for s in splits if s in index.sources for f in index.sources[s].files())
+        _check_hashes(folder, list(files), known, report)
     return report
 
 
@@ -120,8 +121,8 @@ def _check_item(spec: catalog.DatasetSpec, src: Source, i: int, report: Report) 
             report.problems.append(Problem(where, "no metadata JSON (meta/{i}-{cif}.json)"))
 
 
-def _check_hashes(folder: Path, src: Source, known: dict[str, dict], report: Report) -> None:
-    for path in src.files():
+def _check_hashes(folder: Path, files: list[Path], known: dict[str, dict], report: Report) -> None:
+    for path in files:
         rel = Path(path).relative_to(folder).as_posix()
         entry = known.get(rel)
         if not entry or "sha256" not in entry:

@@ -1,0 +1,79 @@
+"""wemd verify: counts, unreadable and truncated files one by one, non-finite values, sha256."""
+
+import hashlib
+
+import numpy as np
+import pytest
+import tifffile
+
+from wemd.cli import main
+from wemd.manifest import read_manifest, write_manifest
+from wemd.verify import verify
+from tests.fakedata import make_dataset
+
+
+def test_clean_copy_passes(home, capsys):
+    make_dataset("stem_crops", home)
+    report = verify("stem_crops", progress=False)
+    assert report.ok and report.checked == 9 and report.counts == {"train": 4, "val": 2, "test": 3}
+    assert main(["verify", "stem_crops"]) == 0
+    assert "OK: no problems found" in capsys.readouterr().out
+
+
+def test_every_bad_file_is_named(home, capsys):
+    folder = make_dataset("stem_crops", home)
+    truncated = folder / "train" / "1.tif"
+    truncated.write_bytes(truncated.read_bytes()[:1000])
+    (folder / "train" / "2.tif").write_bytes(b"not a tiff at all")
+    tifffile.imwrite(folder / "test" / "0.tif", np.full((512, 512), np.nan, np.float32))
+    tifffile.imwrite(folder / "test" / "1.tif", np.zeros((256, 512), np.float32))
+    report = verify("stem_crops", progress=False)
+    text = str(report)
+    assert not report.ok and len(report.problems) == 4
+    assert "train/1.tif" in text and "train/2.tif" in text
+    assert "test/0.tif: 262144 non-finite values" in text
+    assert "test/1.tif: shape (256, 512), expected (512, 512)" in text
+    assert main(["verify", "stem_crops"]) == 1
+
+
+def test_split_option_checks_one_split(home):
+    folder = make_dataset("stem_crops", home)
+    (folder / "train" / "2.tif").write_bytes(b"broken")
+    assert verify("stem_crops", split="test", progress=False).ok
+    assert not verify("stem_crops", split="train", progress=False).ok
+
+
+def test_sha256_from_manifest(home):
+    folder = make_dataset("stem_96x96", home)
+    manifest = read_manifest(folder)
+    path = folder / "stem_96x96.npy"
+    manifest.files = {"stem_96x96.npy": {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                         "size": path.stat().st_size}}
+    write_manifest(folder, manifest)
+    assert verify("stem_96x96", progress=False).ok
+    arr = np.load(path, mmap_mode="r+")
+    arr[0, 0, 0, 0] = 42.0
+    arr.flush()
+    del arr
+    report = verify("stem_96x96", progress=False)
+    assert [str(p) for p in report.problems] == ["stem_96x96.npy: sha256 differs from the manifest"]
+
+
+def test_truncated_array_is_reported(home):
+    folder = make_dataset("tem_96x96", home)
+    path = folder / "tem_96x96.npy"
+    path.write_bytes(path.read_bytes()[:-5000])
+    report = verify("tem_96x96", progress=False)
+    assert not report.ok and "tem_96x96.npy" in str(report)
+
+
+def test_missing_wavefunction_metadata(home):
+    folder = make_dataset("wavefunctions_single", home)
+    next((folder / "val" / "meta").glob("1-*.json")).unlink()
+    report = verify("wavefunctions_single", progress=False)
+    assert [str(p) for p in report.problems] == ["val/1.npy: no metadata JSON (meta/{i}-{cif}.json)"]
+
+
+def test_missing_data_is_a_problem_not_a_crash(home):
+    report = verify("tem_full", progress=False)
+    assert not report.ok and "No data for 'tem_full'" in str(report)
