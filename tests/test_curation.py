@@ -1,0 +1,114 @@
+"""The public curation functions, each on its own."""
+
+import numpy as np
+import pytest
+
+from wemd import catalog, curation
+
+
+def test_crop_to_largest_square_is_centred():
+    img = np.arange(6 * 10, dtype=np.float32).reshape(6, 10)
+    sq = curation.crop_to_largest_square(img)
+    assert sq.shape == (6, 6)
+    np.testing.assert_array_equal(sq, img[:, 2:8])
+    assert curation.crop_to_largest_square(img.T).shape == (6, 6)
+    with pytest.raises(ValueError, match="2-D"):
+        curation.crop_to_largest_square(np.zeros((2, 2, 2)))
+
+
+def test_area_resize_integer_factor_is_exact_block_mean():
+    rng = np.random.default_rng(0)
+    img = rng.random((64, 96)).astype(np.float32)
+    out = curation.area_resize(img, (16, 32))
+    expected = img.reshape(16, 4, 32, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert out.dtype == np.float32
+
+
+def test_area_resize_non_integer_antialiases_and_keeps_mean():
+    rng = np.random.default_rng(1)
+    noise = rng.poisson(3000, (250, 250)).astype(np.float32)
+    out = curation.area_resize(noise, (96, 96))
+    assert out.shape == (96, 96)
+    assert abs(out.mean() - noise.mean()) < 0.01 * noise.mean()
+    # antialiasing averages pixels: the noise shrinks well below the plain subsampled noise
+    assert out.std() < 0.6 * noise.std()
+    up = curation.area_resize(np.ones((10, 20), np.float32), (30, 60))
+    np.testing.assert_allclose(up, 1.0, rtol=1e-6)
+
+
+def test_dose_filter_and_minmax():
+    assert curation.meets_dose(np.full((4, 4), 2500.0))
+    assert not curation.meets_dose(np.full((4, 4), 2499.9))
+    scaled = curation.minmax_scale(np.array([[2.0, 4.0], [6.0, 10.0]]))
+    np.testing.assert_allclose(scaled, [[0, 0.25], [0.5, 1.0]])
+    assert scaled.dtype == np.float32
+    np.testing.assert_array_equal(curation.minmax_scale(np.full((3, 3), 7.0)), 0)
+    with pytest.raises(ValueError, match="non-finite"):
+        curation.minmax_scale(np.array([[np.nan, 1.0]]))
+
+
+def test_curate_tem_chain():
+    rng = np.random.default_rng(2)
+    bright = rng.poisson(4000, (300, 400)).astype(np.float32)
+    out = curation.curate_tem(bright, size=100)
+    assert out.shape == (100, 100) and out.dtype == np.float32
+    assert out.min() == 0.0 and out.max() == 1.0
+    assert curation.curate_tem(bright / 4, size=100) is None  # 1000 counts/px: discarded
+
+
+def test_non_overlapping_crops_tile_from_top_left():
+    img = np.arange(1100 * 1600, dtype=np.float32).reshape(1100, 1600)
+    crops = curation.non_overlapping_crops(img)
+    assert len(crops) == 2 * 3
+    np.testing.assert_array_equal(crops[0], img[:512, :512])
+    np.testing.assert_array_equal(crops[4], img[512:1024, 512:1024])
+    assert curation.non_overlapping_crops(np.zeros((511, 4096))) == []
+
+
+def test_96x96_downsample_crop_and_wavefunction():
+    img = np.tile(np.arange(384, dtype=np.float32), (192, 1))
+    small = curation.downsample_96(img)
+    assert small.shape == (96, 96, 1) and small.dtype == np.float32
+    np.testing.assert_allclose(small[0, :, 0], img[0].reshape(96, 4).mean(axis=1))
+    crop = curation.crop_96(img, np.random.default_rng(3))
+    assert crop.shape == (96, 96, 1)
+    left = int(crop[0, 0, 0])
+    np.testing.assert_array_equal(crop[0, :, 0], np.arange(left, left + 96))
+    again = curation.crop_96(img, np.random.default_rng(3))
+    np.testing.assert_array_equal(crop, again)
+    assert curation.crop_96(np.ones((40, 50)), np.random.default_rng(0)).shape == (96, 96, 1)
+    wave = (np.ones((320, 320)) * np.exp(1j * 0.5)).astype(np.complex64)
+    w96 = curation.wavefunction_96(wave)
+    assert w96.shape == (96, 96, 2) and w96.dtype == np.float32
+    np.testing.assert_allclose(w96[..., 0], np.cos(0.5), rtol=1e-5)
+    np.testing.assert_allclose(w96[..., 1], np.sin(0.5), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["stem_full", "tem_full", "wavefunctions", "cifs",
+                                  "wavefunctions_single"])
+def test_split_counts_follow_catalog_proportions(name):
+    splits = catalog.get(name).splits
+    for total in (3, 10, 37, 500):
+        counts = curation.split_counts(total, splits)
+        assert list(counts) == list(splits) and sum(counts.values()) == total
+        assert min(counts.values()) >= 1
+        for s, n in counts.items():
+            assert abs(n - total * splits[s] / sum(splits.values())) <= 1.0 + (total < 20)
+
+
+def test_partition_by_contributor_never_splits_a_contributor():
+    people = ["a"] * 5 + ["b"] * 3 + ["c"] * 2 + ["d"] * 1 + ["e"] * 2 + ["f"] * 3
+    ranges = curation.partition_by_contributor(people, {"train": 70, "val": 10, "test": 20})
+    assert list(ranges) == ["train", "val", "test"]
+    assert ranges["train"][0] == 0 and ranges["test"][1] == len(people)
+    assert ranges["train"][1] == ranges["val"][0] and ranges["val"][1] == ranges["test"][0]
+    groups = {s: set(people[a:b]) for s, (a, b) in ranges.items()}
+    assert all(groups[s] for s in groups)
+    assert not (groups["train"] & groups["val"] or groups["val"] & groups["test"]
+                or groups["train"] & groups["test"])
+    assert ranges["train"] == (0, 11)  # the contributor boundary nearest 70 % of 16
+    with pytest.raises(ValueError, match="not grouped"):
+        curation.partition_by_contributor(["a", "b", "a"], {"train": 1, "test": 1})
+    with pytest.raises(ValueError, match="cannot fill"):
+        curation.partition_by_contributor(["a", "a"], {"train": 1, "test": 1})
