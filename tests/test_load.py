@@ -163,3 +163,25 @@ def test_torch_dataloader_with_two_workers(home):
     loader = torch.utils.data.DataLoader(tds, batch_size=8, num_workers=2)
     seen = torch.cat([b[:, 0, 0, 0] for b in loader])
     assert seen.tolist() == list(range(40))
+
+
+def test_fingerprint_cache_follows_file_changes(home):
+    folder = make_dataset("stem_crops", home)
+    ds = wemd.load("stem_crops", "val")
+    first = ds.fingerprint()
+    assert list((home / ".cache" / "fingerprints").glob("*.txt"))
+    assert ds.fingerprint() == first
+    import os, tifffile
+    path = folder / "validation" / "0.tif"
+    tifffile.imwrite(path, np.full((512, 512), 99, np.float32))
+    os.utime(path, ns=(1, 1))
+    assert wemd.load("stem_crops", "val").fingerprint() != first
+
+
+def test_cifs_from_other_journals_are_unassigned(home):
+    from tests.fakedata import cif_text
+    folder = make_dataset("cifs", home)
+    (folder / "cifs" / "2000000.cif").write_text(cif_text("2000000", "Acta Crystallographica B"))
+    ds = wemd.load("cifs", "unassigned")
+    assert len(ds) == 1 and ds.metadata(0)["journal"] == "Acta Crystallographica B"
+    assert len(wemd.load("cifs", "test")) == 3

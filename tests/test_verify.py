@@ -77,3 +77,12 @@ def test_missing_wavefunction_metadata(home):
 def test_missing_data_is_a_problem_not_a_crash(home):
     report = verify("tem_full", progress=False)
     assert not report.ok and "No data for 'tem_full'" in str(report)
+
+
+@pytest.mark.parametrize("name", ["stem_full", "tem_full", "tem_96x96", "wavefunctions_96x96",
+                                  "wavefunctions_n1", "focal_series", "cifs"])
+def test_fake_copy_of_each_family_verifies(home, name):
+    make_dataset(name, home)
+    report = verify(name, progress=False)
+    assert report.ok, str(report)
+    assert report.checked == sum(report.counts.values()) > 0

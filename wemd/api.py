@@ -88,7 +88,8 @@ def load(name: str, split: str = "train", *, root: Optional[PathLike] = None,
     if kwargs:
         raise TypeError(f"unexpected arguments for source='local': {', '.join(kwargs)}")
     spec = catalog.get(name)
-    split = catalog.canonical_split(spec, split, extra=("all",))
+    extra = ("all", "unassigned") if spec.partition == "journal" else ("all",)
+    split = catalog.canonical_split(spec, split, extra=extra)
     folder, manifest, index = open_folder(name, root)
     provenance = manifest.provenance if manifest else "real"
     return dataset_from_index(spec, split, folder, index, provenance, manifest, val_fold)

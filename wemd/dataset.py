@@ -87,18 +87,45 @@ class WEMDDataset:
         """sha256 over the catalog version, provenance, item identities and content hashes.
 
         Stable across machines: it depends on the split's items and bytes, not on paths or time.
+        Hashing real data reads every byte once; the result is cached under the data home, keyed
+        by the files' paths, sizes and modification times, so unchanged data is not read again.
         """
         from tqdm.auto import tqdm
 
-        h = hashlib.sha256()
         header = f"wemd-fingerprint/1|catalog {CATALOG_VERSION}|{self.name}|{self.split}|" \
                  f"{self.window or ''}|{self.provenance}|{len(self)}\n"
-        h.update(header.encode())
+        cache = self._fingerprint_cache_path(header)
+        if cache is not None and cache.is_file():
+            return cache.read_text().strip()
+        h = hashlib.sha256(header.encode())
         known = self.manifest.files if self.manifest else None
         for i in tqdm(range(len(self)), desc=f"fingerprint {self.name}/{self.split}",
                       disable=not progress, unit="item"):
             h.update(f"{self.source.item_id(i)}:{self.source.digest(i, known)}\n".encode())
-        return f"{self.provenance}:{h.hexdigest()}"
+        result = f"{self.provenance}:{h.hexdigest()}"
+        if cache is not None:
+            from wemd.atomic import write_text
+
+            try:
+                write_text(cache, result)
+            except OSError as exc:
+                warnings.warn(f"could not cache the fingerprint at {cache}: {exc}", stacklevel=2)
+        return result
+
+    def _fingerprint_cache_path(self, header: str) -> Optional[Path]:
+        """Cache file named by a hash of the header and every file's path, size and mtime."""
+        from wemd.home import data_home
+
+        key = hashlib.sha256(header.encode())
+        if len(self):
+            key.update(f"{self.source.item_id(0)}|{self.source.item_id(len(self) - 1)}".encode())
+        try:
+            for path in self.source.files():
+                st = Path(path).stat()
+                key.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        except OSError:
+            return None  # a file vanished: hash from scratch and let reading report it
+        return data_home() / ".cache" / "fingerprints" / f"{key.hexdigest()}.txt"
 
     def torch(self, transform: Any = None) -> Any:
         """A ``torch.utils.data.Dataset`` over this split (needs ``wemd[torch]``)."""

@@ -1,0 +1,188 @@
+"""End-to-end downloads from mirrors served by a real HTTP server on 127.0.0.1."""
+
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+import wemd
+from wemd.cli import main
+from wemd.download import (CorruptShardError, DownloadError, ManualDownloadRequired, OfflineError,
+                           download)
+from wemd.manifest import read_manifest
+from wemd.mirror import RangeRequestHandler, build_mirror, serve
+from wemd.verify import verify
+from tests.fakedata import make_dataset
+
+
+class FlakyHandler(RangeRequestHandler):
+    """Drops the connection after ``cut`` bytes of the first full request of each file."""
+
+    cut = 0
+    seen: list = []
+    dropped: set = set()
+
+    def copyfile(self, source, outputfile):
+        type(self).seen.append((self.path, self.headers.get("Range")))
+        if self.cut and self._range_left is None and self.path.endswith(".tar") \
+                and self.path not in self.dropped:
+            type(self).dropped.add(self.path)
+            outputfile.write(source.read(self.cut))
+            outputfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        super().copyfile(source, outputfile)
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A mirror of fake wavefunctions and tem_96x96, served over HTTP; yields (url, site folder)."""
+    src = tmp_path / "src"
+    for name in ("wavefunctions", "tem_96x96"):
+        make_dataset(name, src)
+        build_mirror(name, tmp_path / "site", root=src, progress=False)
+    FlakyHandler.cut, FlakyHandler.seen, FlakyHandler.dropped = 0, [], set()
+    server = serve(tmp_path / "site", handler=FlakyHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", tmp_path / "site", src
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def assert_same_items(name, split, home, src):
+    got, want = wemd.load(name, split), wemd.load(name, split, root=src)
+    assert len(got) == len(want) > 0
+    for i in range(len(got)):
+        assert np.array_equal(got[i], want[i])
+    assert got.fingerprint() == want.fingerprint()
+    assert got.provenance == "subset"
+
+
+def test_clean_download_is_verified_identical_and_leaves_no_cache(home, site):
+    url, _, src = site
+    result = download("wavefunctions", mirrors=[url], progress=False)
+    assert not result.skipped and result.mirror == url and result.shards == 3
+    for split in ("train", "val", "test"):
+        assert_same_items("wavefunctions", split, home, src)
+    assert wemd.load("wavefunctions", "test").metadata(0)["cif"] == "1000006"
+    manifest = read_manifest(home / "wavefunctions")
+    assert manifest.provenance == "subset" and "test/0.npy" in manifest.files
+    assert not (home / ".downloads").exists()
+    assert verify("wavefunctions", progress=False).ok
+    again = download("wavefunctions", mirrors=[url], progress=False)
+    assert again.skipped
+
+
+def test_split_download_fetches_only_that_split_then_merges(home, site):
+    url, _, src = site
+    download("wavefunctions", split="test", mirrors=[url], progress=False)
+    assert sorted(p.name for p in (home / "wavefunctions").iterdir()) == ["test", "wemd.json"]
+    assert_same_items("wavefunctions", "test", home, src)
+    with pytest.raises(wemd.DataMissingError, match="train"):
+        wemd.load("wavefunctions", "train")
+    download("wavefunctions", split="validation", mirrors=[url], progress=False)
+    assert_same_items("wavefunctions", "val", home, src)
+    assert_same_items("wavefunctions", "test", home, src)
+
+
+def test_positional_layout_downloads_whole_array_with_a_note(home, site):
+    url, _, src = site
+    result = download("tem_96x96", split="test", mirrors=[url], progress=False)
+    assert "whole dataset" in result.notes[0]
+    assert_same_items("tem_96x96", "test", home, src)
+
+
+def test_corrupted_shard_names_shard_and_mirror_and_leaves_nothing(home, site):
+    url, folder, _ = site
+    shard = folder / "wavefunctions" / "wavefunctions-test-0000.tar"
+    data = bytearray(shard.read_bytes())
+    data[-2000] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(CorruptShardError) as err:
+        download("wavefunctions", mirrors=[url], progress=False)
+    assert "wavefunctions-test-0000.tar" in str(err.value) and url in str(err.value)
+    assert not (home / "wavefunctions").exists()
+    assert not any(home.rglob("*.tar*"))
+    assert [p.name for p in home.iterdir()] in ([], [".downloads"])
+
+
+def test_interrupted_download_resumes_with_range_to_identical_bytes(home, site):
+    url, _, src = site
+    FlakyHandler.cut = 100_000
+    with pytest.raises(DownloadError, match="resume"):
+        download("tem_96x96", mirrors=[url], retries=0, progress=False)
+    parts = list((home / ".downloads" / "tem_96x96").glob("*.part"))
+    assert len(parts) == 1 and parts[0].stat().st_size == 100_000
+    assert not (home / "tem_96x96").exists()
+    download("tem_96x96", mirrors=[url], retries=0, progress=False)
+    assert ("/tem_96x96/tem_96x96-all-0000.tar", "bytes=100000-") in FlakyHandler.seen
+    for split in ("train", "val", "test"):
+        assert_same_items("tem_96x96", split, home, src)
+
+
+def test_retry_within_one_call_resumes(home, site):
+    url, _, src = site
+    FlakyHandler.cut = 50_000
+    download("tem_96x96", mirrors=[url], retries=1, progress=False)
+    assert ("/tem_96x96/tem_96x96-all-0000.tar", "bytes=50000-") in FlakyHandler.seen
+    assert_same_items("tem_96x96", "train", home, src)
+
+
+def test_first_mirror_down_second_used(home, site):
+    url, _, src = site
+    dead = closed_port_url()
+    result = download("tem_96x96", mirrors=[dead, url], retries=0, progress=False)
+    assert result.mirror == url
+    assert_same_items("tem_96x96", "val", home, src)
+
+
+def test_all_mirrors_down_is_a_clear_error(home):
+    dead = closed_port_url()
+    with pytest.raises(DownloadError, match="No mirror served tem_96x96/mirror.json") as err:
+        download("tem_96x96", mirrors=[dead], progress=False)
+    assert dead in str(err.value)
+
+
+def test_offline_forbids_network_and_names_what_is_missing(home, site, monkeypatch):
+    url, _, _ = site
+    monkeypatch.setenv("WEMD_OFFLINE", "1")
+    with pytest.raises(OfflineError) as err:
+        download("wavefunctions", split="test", mirrors=[url], progress=False)
+    assert "WEMD_OFFLINE=1" in str(err.value) and "test" in str(err.value)
+    assert FlakyHandler.seen == []
+    monkeypatch.delenv("WEMD_OFFLINE")
+    download("wavefunctions", split="test", mirrors=[url], progress=False)
+    monkeypatch.setenv("WEMD_OFFLINE", "1")
+    assert download("wavefunctions", split="test", progress=False).skipped
+    with pytest.raises(OfflineError, match="train"):
+        download("wavefunctions", progress=False)
+
+
+def test_without_mirror_explains_manual_download(home, capsys, monkeypatch):
+    monkeypatch.delenv("WEMD_MIRRORS", raising=False)
+    with pytest.raises(ManualDownloadRequired) as err:
+        download("stem_96x96")
+    text = str(err.value)
+    assert wemd.catalog.LANDING_PAGE in text and wemd.catalog.DATA_DOI in text
+    assert str(home / "stem_96x96") in text and "wemd verify stem_96x96" in text
+    assert main(["download", "stem_96x96"]) == 1
+    assert "wemd path stem_96x96" in capsys.readouterr().err
+
+
+def test_cli_download_and_mirror_env(home, site, monkeypatch, capsys):
+    url, _, src = site
+    monkeypatch.setenv("WEMD_MIRRORS", f"{closed_port_url()} {url}")
+    assert main(["download", "wavefunctions", "--split", "val", "--no-progress", "--retries", "0"]) == 0
+    assert "verified" in capsys.readouterr().out
+    assert_same_items("wavefunctions", "val", home, src)
