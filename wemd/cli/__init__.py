@@ -12,6 +12,7 @@ from wemd.errors import WEMDError
 #: Modules with a ``register(subparsers)`` function; add one line per topic.
 COMMANDS = (
     "wemd.cli.data",
+    "wemd.cli.get",
 )
 
 

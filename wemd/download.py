@@ -1,0 +1,319 @@
+"""``wemd download``: verified, resumable downloads of mirror shards through pooch.
+
+The ladder, as in TorchGeo: data already in place -> nothing to do; ``WEMD_OFFLINE=1`` -> say
+what is missing; no mirror -> explain the manual download from the official source; else fetch
+``mirror.json``, then every needed shard (mirrors in order, retries, HTTP Range resume of a
+``.part`` file, sha256 checked by pooch), extract into a staging folder, verify it with
+``wemd.verify`` and only then move it into the data home. A shard whose bytes do not match the
+manifest is deleted with everything fetched for that dataset, and the error names shard and mirror.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from wemd import catalog
+from wemd.errors import DataMissingError, WEMDError
+from wemd.home import PathLike, dataset_dir
+from wemd.manifest import Manifest, read_manifest, write_manifest
+from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, parse_mirror_manifest, tqdm_disable
+from wemd.registry import default_mirrors, manual_instructions
+
+OFFLINE_ENV = "WEMD_OFFLINE"
+CHUNK_SIZE = 1 << 20
+DOWNLOADS = ".downloads"  # shard cache under the data home, one folder per dataset
+
+
+class DownloadError(WEMDError):
+    """Every mirror failed for a shard (partial files are kept so the next run resumes)."""
+
+
+class CorruptShardError(DownloadError):
+    """A shard's bytes do not match its sha256 on every mirror that served it."""
+
+
+class OfflineError(DataMissingError):
+    """``WEMD_OFFLINE=1`` and the data is not on disk."""
+
+
+class ManualDownloadRequired(WEMDError):
+    """No mirror given and no verified official URL: the user must fetch the files by hand."""
+
+
+def is_offline() -> bool:
+    """True when ``WEMD_OFFLINE`` forbids network access."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class ResumableDownloader:
+    """A pooch downloader that resumes: it appends to a stable ``.part`` file via HTTP Range.
+
+    pooch streams into a fresh temporary file on each attempt, so an interrupted download would
+    start again from zero. This downloader keeps the bytes in ``part`` across attempts and runs,
+    asks the server for the rest (``Range: bytes=N-``), starts over when the server ignores the
+    range (200 instead of 206), and hands the complete file to pooch, which checks its sha256.
+    """
+
+    def __init__(self, part: Path, size: Optional[int] = None, progress: Optional[bool] = None,
+                 timeout: float = 30.0, chunk_size: int = CHUNK_SIZE):
+        self.part, self.size = Path(part), size
+        self.progress, self.timeout, self.chunk_size = progress, timeout, chunk_size
+
+    def __call__(self, url: str, output_file: Any, pooch: Any, check_only: bool = False) -> Any:
+        import requests
+        from tqdm.auto import tqdm
+
+        if check_only:
+            with requests.head(url, timeout=self.timeout, allow_redirects=True) as r:
+                return r.status_code == 200
+        offset = self.part.stat().st_size if self.part.exists() else 0
+        if self.size is not None and offset > self.size:
+            offset = 0
+        if self.size is None or offset < self.size:
+            headers = {"Accept-Encoding": "identity"}  # byte ranges of the stored file
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+            with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
+                r.raise_for_status()
+                if r.status_code != 206:
+                    offset = 0  # the server sent the whole file
+                length = r.headers.get("Content-Length")
+                total = offset + int(length) if length is not None else self.size
+                with open(self.part, "ab" if offset else "wb") as fh, \
+                        tqdm(total=total, initial=offset, unit="B", unit_scale=True,
+                             desc=self.part.name.removesuffix(".part"), leave=False,
+                             disable=tqdm_disable(self.progress)) as bar:
+                    # read1 returns what has arrived (up to a chunk), so an interrupted
+                    # transfer keeps every byte received so far
+                    while block := _read1(r, self.chunk_size):
+                        fh.write(block)
+                        bar.update(len(block))
+        got = self.part.stat().st_size
+        if self.size is not None and got != self.size:
+            raise requests.exceptions.ConnectionError(
+                f"{url}: received {got} of {self.size} bytes; the partial file is kept to resume")
+        os.replace(self.part, output_file)
+        return None
+
+
+def _read1(response: Any, size: int) -> bytes:
+    import requests
+    import urllib3
+
+    try:
+        return response.raw.read1(size)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise requests.exceptions.ConnectionError(f"transfer interrupted ({exc})") from exc
+
+
+@dataclass
+class DownloadResult:
+    """What one ``download`` call did."""
+
+    dataset: str
+    folder: Path
+    splits: Optional[list[str]]
+    mirror: Optional[str] = None
+    shards: int = 0
+    bytes: int = 0
+    skipped: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        what = "all splits" if self.splits is None else "split " + ", ".join(self.splits)
+        if self.skipped:
+            head = f"{self.dataset} ({what}) is already at {self.folder}"
+        else:
+            head = (f"{self.dataset} ({what}): {self.shards} shard(s), {self.bytes / 1e6:.1f} MB "
+                    f"from {self.mirror} -> {self.folder}, verified")
+        return "\n".join([head] + [f"note: {n}" for n in self.notes])
+
+
+def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequence[str]] = None,
+             root: Optional[PathLike] = None, progress: Optional[bool] = None, retries: int = 2,
+             timeout: float = 30.0) -> DownloadResult:
+    """Download ``name`` (one split, or all) from wemd mirrors into the data home and verify it.
+
+    ``mirrors`` are base URLs of static mirrors made by ``wemd mirror build`` (default:
+    ``$WEMD_MIRRORS``), tried in order for the manifest and for every shard.
+    """
+    spec = catalog.get(name)
+    splits = None if split is None else [catalog.canonical_split(spec, split)]
+    target = dataset_dir(name, root)
+    cache = target.parent / DOWNLOADS / name
+    if is_offline():
+        _offline_check(name, splits, root, target, cache)
+        return DownloadResult(name, target, splits, skipped=True, notes=[f"{OFFLINE_ENV} is set"])
+    mirrors = [m.rstrip("/") for m in (mirrors if mirrors is not None else default_mirrors())]
+    if not mirrors:
+        raise ManualDownloadRequired(manual_instructions(name, root))
+    mirror, base = fetch_mirror_manifest(name, mirrors, timeout)
+    if mirror.catalog_version != catalog.CATALOG_VERSION:
+        raise DownloadError(f"{base}/{name}/{MIRROR_MANIFEST} was built with catalog version "
+                            f"{mirror.catalog_version!r}; this wemd uses {catalog.CATALOG_VERSION!r}. "
+                            "Rebuild the mirror or use a matching wemd.")
+    shards = mirror.shards_for(splits)
+    result = DownloadResult(name, target, splits, mirror=base, shards=len(shards),
+                            bytes=sum(s.size for s in shards))
+    if splits is not None and not mirror.split_download:
+        result.notes.append(f"{name} is partitioned by position inside shared files, so the "
+                            "whole dataset was downloaded; load the split with wemd.load.")
+    if _in_place(target, shards):
+        result.skipped = True
+        return result
+    cache.mkdir(parents=True, exist_ok=True)
+    paths = [fetch_shard(name, s, mirrors, cache, progress, retries, timeout) for s in shards]
+    _place(name, mirror, shards, paths, target, None if not mirror.split_download else splits,
+           progress)
+    for p in paths:
+        p.unlink(missing_ok=True)
+    _remove_if_empty(cache)
+    return result
+
+
+def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = 30.0) -> tuple[MirrorManifest, str]:
+    """The first readable ``{mirror}/{name}/mirror.json`` and the mirror that served it."""
+    import requests
+
+    errors = []
+    for base in mirrors:
+        url = f"{base}/{name}/{MIRROR_MANIFEST}"
+        try:
+            with requests.get(url, timeout=timeout) as r:
+                r.raise_for_status()
+                mirror = parse_mirror_manifest(r.content, url)
+        except requests.RequestException as exc:
+            errors.append(f"  {url}: {_reason(exc)}")
+            continue
+        if mirror.dataset != name:
+            errors.append(f"  {url}: describes {mirror.dataset!r}, not {name!r}")
+            continue
+        return mirror, base
+    raise DownloadError(f"No mirror served {name}/{MIRROR_MANIFEST}:\n" + "\n".join(errors))
+
+
+def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
+                progress: Optional[bool] = None, retries: int = 2, timeout: float = 30.0) -> Path:
+    """Download one shard into ``cache`` (resuming, mirrors in order) and return its path.
+
+    Connection problems keep the ``.part`` file for the next attempt or run; a sha256 mismatch
+    deletes the shard cache of the dataset and raises CorruptShardError once no mirror is left.
+    """
+    import pooch
+    import requests
+
+    errors, corrupt = [], []
+    for base in mirrors:
+        url = f"{base}/{name}/{shard.path}"
+        for attempt in range(retries + 1):
+            downloader = ResumableDownloader(cache / f"{shard.path}.part", shard.size, progress, timeout)
+            try:
+                return Path(pooch.retrieve(url, known_hash=f"sha256:{shard.sha256}", fname=shard.path,
+                                           path=cache, downloader=downloader))
+            except ValueError as exc:  # pooch: hash mismatch; the bad file is already gone
+                corrupt.append(f"  {url}: {exc}".replace("\n", " "))
+                break
+            except requests.HTTPError as exc:
+                errors.append(f"  {url}: {_reason(exc)}")
+                break  # 404 and friends do not heal by retrying
+            except requests.RequestException as exc:
+                errors.append(f"  {url} (attempt {attempt + 1}): {_reason(exc)}")
+                if attempt < retries:
+                    time.sleep(min(0.2 * 2 ** attempt, 5.0))
+    if corrupt:
+        shutil.rmtree(cache, ignore_errors=True)
+        raise CorruptShardError(
+            f"Shard {shard.path} of {name} does not match its sha256 {shard.sha256}:\n"
+            + "\n".join(corrupt + errors) + f"\nNothing was kept in {cache}; the mirror is damaged "
+            "or was rebuilt: try another --mirror or tell its maintainer.")
+    raise DownloadError(f"Could not download shard {shard.path} of {name} from any mirror:\n"
+                        + "\n".join(errors) + "\nRun the same command again to resume.")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) < 300 else text[:300] + "..."
+
+
+def _in_place(target: Path, shards: list[Shard]) -> bool:
+    """True when a previous download put every file of these shards into ``target``."""
+    if not target.is_dir() or read_manifest(target) is None:
+        return False
+    return all((target / rel).is_file() and (target / rel).stat().st_size == entry["size"]
+               for s in shards for rel, entry in s.files.items())
+
+
+def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[Path], target: Path,
+           splits: Optional[list[str]], progress: Optional[bool]) -> None:
+    """Extract into a staging folder, verify it, then move it into ``target`` (files, manifest last)."""
+    from wemd.verify import verify
+
+    existing = read_manifest(target) if target.is_dir() else None
+    if target.is_dir() and any(target.iterdir()):
+        if existing is None or existing.dataset != name or existing.provenance != mirror.provenance:
+            raise DownloadError(f"{target} already holds data that wemd download did not place "
+                                f"there (or {existing.provenance if existing else 'real'} data, "
+                                f"not {mirror.provenance}); move it away or pass --root.")
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=target.parent))
+    try:
+        files: dict[str, dict[str, Any]] = dict(existing.files) if existing else {}
+        for shard, path in zip(shards, paths):
+            extract_shard(path, staging)
+            files.update(shard.files)
+        manifest = Manifest(dataset=name, provenance=mirror.provenance, splits=mirror.splits,
+                            files=files, generator=mirror.generator, description=mirror.description)
+        write_manifest(staging, manifest)
+        for split in splits or [None]:
+            report = verify(name, split=split, root=staging, progress=progress is True)
+            if not report.ok:
+                raise DownloadError(f"The downloaded copy of {name} fails verification; nothing "
+                                    f"was placed at {target}.\n{report}")
+        if existing is None:
+            if target.exists():
+                target.rmdir()  # an empty folder
+            os.replace(staging, target)
+            return
+        for shard in shards:
+            for rel in shard.files:
+                (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / rel, target / rel)
+        write_manifest(target, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    for p in (folder, folder.parent):
+        try:
+            p.rmdir()
+        except OSError:
+            return
+
+
+def _offline_check(name: str, splits: Optional[list[str]], root: Optional[PathLike], target: Path,
+                   cache: Path) -> None:
+    """Return if the requested splits are on disk, else raise OfflineError saying what is missing."""
+    from wemd.api import open_folder
+
+    try:
+        _, _, index = open_folder(name, root)
+        missing = [s for s in (splits or catalog.get(name).split_names) if s not in index.sources]
+    except WEMDError as exc:
+        missing, why = splits or list(catalog.get(name).split_names), str(exc)
+    else:
+        why = ""
+    if not missing:
+        return
+    cached = sorted(p.name for p in cache.glob("*")) if cache.is_dir() else []
+    raise OfflineError(name, target,
+                       f"{OFFLINE_ENV}=1 forbids network access, and split(s) {', '.join(missing)} "
+                       f"are not on disk{' (' + why + ')' if why else ''}. "
+                       + (f"Shard cache {cache} holds {', '.join(cached)}. " if cached else "")
+                       + f"Unset {OFFLINE_ENV} and run `wemd download {name}` again, or place "
+                       "the files by hand and run `wemd verify`.")

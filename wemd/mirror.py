@@ -1,0 +1,304 @@
+"""Static mirrors: a dataset folder packed into tar shards plus a manifest listing their sha256.
+
+``build_mirror`` turns a local dataset folder (real, subset or synthetic) into
+``{outdir}/{name}/mirror.json`` and ``{outdir}/{name}/{name}-{group}-{k}.tar``. Any static HTTP
+server can host ``outdir``; ``wemd download NAME --mirror URL`` fetches ``URL/{name}/mirror.json``
+and the shards it lists. Shards are grouped by split where the layout keeps splits in separate
+files (split folders, ``{split}.npy``, CIFs by journal), so one split can be downloaded alone;
+layouts partitioned by position (one shared array, a flat folder) go into group ``all``.
+The files keep their paths, so a downloaded copy has the same item ids and fingerprints.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from wemd import catalog
+from wemd.atomic import atomic_path, write_json
+from wemd.errors import ManifestError, WEMDError
+from wemd.home import PathLike
+from wemd.loaders.sources import ArraySource, FileSource, sha256_file
+from wemd.manifest import MANIFEST_NAME
+
+MIRROR_FORMAT = "wemd-mirror/1"
+MIRROR_MANIFEST = "mirror.json"
+#: Files of no split (urls.txt, a shared meta/ folder) are needed by every split download.
+COMMON = "common"
+#: Group of every file when the layout partitions by position and splits cannot be separated.
+WHOLE = "all"
+DEFAULT_SHARD_BYTES = 1 << 30
+
+
+@dataclass
+class Shard:
+    """One tar archive of a mirror."""
+
+    path: str  # file name, relative to the mirror's dataset folder
+    group: str  # a split name, "common" or "all"
+    sha256: str
+    size: int
+    files: dict[str, dict[str, Any]]  # relpath inside the dataset folder -> {sha256, size}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "group": self.group, "sha256": self.sha256, "size": self.size,
+                "files": self.files}
+
+
+@dataclass
+class MirrorManifest:
+    """What a mirror serves for one dataset, and the dataset manifest to write after download."""
+
+    dataset: str
+    provenance: str
+    splits: Optional[dict[str, int]]
+    shards: list[Shard]
+    split_download: bool = True
+    description: str = ""
+    generator: dict[str, Any] = field(default_factory=dict)
+    catalog_version: str = catalog.CATALOG_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": MIRROR_FORMAT, "dataset": self.dataset, "provenance": self.provenance,
+                "splits": self.splits, "catalog_version": self.catalog_version,
+                "split_download": self.split_download, "description": self.description,
+                "generator": self.generator, "shards": [s.to_json() for s in self.shards]}
+
+    def shards_for(self, splits: Optional[Iterable[str]]) -> list[Shard]:
+        """The shards a download of ``splits`` (None: everything) needs."""
+        if splits is None or not self.split_download:
+            return list(self.shards)
+        wanted = set(splits) | {COMMON}
+        return [s for s in self.shards if s.group in wanted]
+
+    @property
+    def size(self) -> int:
+        return sum(s.size for s in self.shards)
+
+
+def parse_mirror_manifest(raw: bytes, where: str) -> MirrorManifest:
+    """Validate a ``mirror.json`` read from ``where`` (a URL or a path)."""
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{where} is not valid JSON ({exc}); is this a wemd mirror?") from exc
+    if not isinstance(obj, dict) or obj.get("format") != MIRROR_FORMAT:
+        raise ManifestError(f"{where} is not a {MIRROR_FORMAT} manifest; build mirrors with "
+                            "`wemd mirror build`.")
+    try:
+        catalog.get(obj["dataset"])
+        shards = [Shard(path=s["path"], group=s["group"], sha256=s["sha256"], size=int(s["size"]),
+                        files=s["files"]) for s in obj["shards"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ManifestError(f"{where} lacks a field or has a malformed one ({exc!r}).") from exc
+    for s in shards:
+        if "/" in s.path or s.path.startswith(".") or len(s.sha256) != 64:
+            raise ManifestError(f"{where}: shard entry {s.path!r} has an unsafe name or a bad sha256.")
+    return MirrorManifest(dataset=obj["dataset"], provenance=obj.get("provenance", "real"),
+                          splits=obj.get("splits"), shards=shards,
+                          split_download=bool(obj.get("split_download", True)),
+                          description=obj.get("description", ""),
+                          generator=obj.get("generator", {}),
+                          catalog_version=str(obj.get("catalog_version", "")))
+
+
+def file_groups(name: str, root: Optional[PathLike] = None) -> tuple[Path, dict[str, list[Path]], bool]:
+    """The dataset folder, its files by group, and whether splits can be downloaded alone."""
+    from wemd.api import open_folder
+
+    folder, _, index = open_folder(name, root)
+    separable = _separable(index.sources.values())
+    groups: dict[str, list[Path]] = {}
+    owner: dict[Path, str] = {}
+    if separable:
+        for split, src in index.sources.items():
+            for path in _expand(src.files()):
+                owner[path] = COMMON if owner.get(path, split) != split else split
+    for path in _expand([folder]):
+        rel = path.relative_to(folder)
+        if rel.as_posix() == MANIFEST_NAME or any(p.startswith(".") for p in rel.parts):
+            continue
+        groups.setdefault(owner.get(path, COMMON if separable else WHOLE), []).append(path)
+    return folder, groups, separable
+
+
+def _separable(sources: Iterable[Any]) -> bool:
+    """True when every split lives in its own files (not rows of one array or a flat range)."""
+    paths: set[Path] = set()
+    for src in sources:
+        if isinstance(src, ArraySource):
+            if src.path in paths:
+                return False
+            paths.add(src.path)
+        elif not isinstance(src, FileSource):
+            return False
+    return True
+
+
+def _expand(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        out.extend(sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p])
+    return out
+
+
+def build_mirror(name: str, outdir: PathLike, root: Optional[PathLike] = None,
+                 shard_bytes: int = DEFAULT_SHARD_BYTES, progress: Optional[bool] = None) -> Path:
+    """Pack the local copy of ``name`` into shards under ``outdir/name/``; return mirror.json's path.
+
+    Every shard and the manifest are written atomically; the manifest is written last, so a
+    mirror folder with a ``mirror.json`` is complete.
+    """
+    from tqdm.auto import tqdm
+
+    from wemd.manifest import read_manifest
+
+    if shard_bytes <= 0:
+        raise ValueError("shard_bytes must be positive")
+    folder, groups, separable = file_groups(name, root)
+    manifest = read_manifest(folder)
+    out = Path(outdir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    total = sum(p.stat().st_size for files in groups.values() for p in files)
+    shards: list[Shard] = []
+    with tqdm(total=total, unit="B", unit_scale=True, desc=f"mirror {name}",
+              disable=tqdm_disable(progress)) as bar:
+        for group in sorted(groups, key=_group_order):
+            for k, chunk in enumerate(_chunks(groups[group], shard_bytes)):
+                shards.append(_write_shard(out / f"{name}-{group}-{k:04d}.tar", folder, group, chunk, bar))
+    mirror = MirrorManifest(
+        dataset=name, provenance=manifest.provenance if manifest else "real",
+        splits=manifest.splits if manifest else None, shards=shards, split_download=separable,
+        description=manifest.description if manifest else "",
+        generator=dict(manifest.generator) if manifest else {})
+    return write_json(out / MIRROR_MANIFEST, mirror.to_json())
+
+
+def tqdm_disable(progress: Optional[bool]) -> Optional[bool]:
+    """tqdm's ``disable`` for a progress flag: None shows a bar only when stderr is a terminal."""
+    return None if progress is None else not progress
+
+
+def _group_order(group: str) -> tuple[int, str]:
+    order = (COMMON, WHOLE) + catalog.SPLIT_ORDER
+    return (order.index(group) if group in order else len(order), group)
+
+
+def _chunks(paths: list[Path], limit: int) -> Iterable[list[Path]]:
+    chunk: list[Path] = []
+    size = 0
+    for p in paths:
+        n = p.stat().st_size
+        if chunk and size + n > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(p)
+        size += n
+    if chunk:
+        yield chunk
+
+
+def _write_shard(path: Path, folder: Path, group: str, files: list[Path], bar: Any) -> Shard:
+    listing: dict[str, dict[str, Any]] = {}
+    with atomic_path(path) as tmp:
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            for f in files:
+                rel = f.relative_to(folder).as_posix()
+                info = tar.gettarinfo(str(f), arcname=rel)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0  # same data -> same shard bytes -> same sha256
+                with open(f, "rb") as fh:
+                    tar.addfile(info, fh)
+                listing[rel] = {"sha256": sha256_file(f), "size": info.size}
+                bar.update(info.size)
+    return Shard(path=path.name, group=group, sha256=sha256_file(path), size=path.stat().st_size,
+                 files=listing)
+
+
+def extract_shard(archive: Path, dest: Path) -> list[str]:
+    """Extract one shard into ``dest``, refusing members that would land outside it."""
+    dest = Path(dest)
+    names: list[str] = []
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            members = tar.getmembers()
+            for m in members:
+                target = (dest / m.name).resolve()
+                if not m.isfile() or not target.is_relative_to(dest.resolve()):
+                    raise WEMDError(f"{archive.name}: refusing archive member {m.name!r} (not a "
+                                    "plain file inside the dataset folder).")
+                names.append(m.name)
+            tar.extractall(dest, members=members, **_tar_filter())
+    except tarfile.TarError as exc:
+        raise WEMDError(f"{archive.name} is not a readable tar archive ({exc}).") from exc
+    return names
+
+
+def _tar_filter() -> dict[str, Any]:
+    """Python's 'data' extraction filter where available (3.10.12+, 3.11.4+)."""
+    return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
+class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with single byte-range support (HTTP 206), which resumed downloads need.
+
+    ``http.server``'s own handler ignores ``Range``; this one honours ``bytes=N-`` and
+    ``bytes=N-M`` and answers 416 past the end, so ``wemd mirror serve`` is a usable mirror.
+    """
+
+    _range_left: Optional[int] = None
+
+    def send_head(self):  # type: ignore[override]
+        self._range_left = None
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", (self.headers.get("Range") or "").strip())
+        path = self.translate_path(self.path)
+        if match is None or not os.path.isfile(path):
+            return super().send_head()
+        fh = open(path, "rb")
+        size = os.fstat(fh.fileno()).st_size
+        start = int(match[1])
+        end = min(int(match[2]) if match[2] else size - 1, size - 1)
+        if start >= size or end < start:
+            fh.close()
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.end_headers()
+        fh.seek(start)
+        self._range_left = end - start + 1
+        return fh
+
+    def copyfile(self, source, outputfile) -> None:  # type: ignore[override]
+        if self._range_left is None:
+            return super().copyfile(source, outputfile)
+        left = self._range_left
+        while left > 0 and (block := source.read(min(1 << 20, left))):
+            outputfile.write(block)
+            left -= len(block)
+        return None
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per shard is noise
+        pass
+
+
+def serve(directory: PathLike, host: str = "127.0.0.1", port: int = 0,
+          handler: type = RangeRequestHandler) -> http.server.ThreadingHTTPServer:
+    """An HTTP server for a mirror folder (port 0: a free port); call ``serve_forever`` on it."""
+    import functools
+
+    return http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(directory)))
