@@ -15,8 +15,8 @@ paper's L_dyn evaluates to the bound; the gradient is identical.) Each element i
 own; the running statistics are updated with the raw mean of the batch, after the bounds for
 this step were taken, and only in training mode. The state lives in buffers, so it is saved and
 restored with ``state_dict``. Zero, negative and non-finite losses never produce NaN or inf:
-a loss is rescaled only when it, its bound and their ratio are finite and positive, and non-finite batch
-means leave the statistics untouched.
+a loss is rescaled only when it, its bound and their ratio are finite and positive, and
+non-finite batch means leave the statistics untouched.
 """
 
 from __future__ import annotations
