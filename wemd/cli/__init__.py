@@ -13,6 +13,7 @@ from wemd.errors import WEMDError
 COMMANDS = (
     "wemd.cli.data",
     "wemd.cli.get",
+    "wemd.cli.simulate",
 )
 
 

@@ -1,0 +1,252 @@
+"""Simulation backends: the built-in NumPy engine, abTEM (optional, GPL) and an installed clTEM.
+
+Every backend turns one job (a CIF and its drawn hyperparameters) into a 512x512 complex exit
+wave plus a record of what it actually did. ``numpy`` and ``abtem`` share the geometry of
+:mod:`wemd.simulation.geometry` and the Kirkland n-term parametrisation, so they see identical
+atoms on identical grids; ``cltem`` hands the CIF, box, zone axis and tilts to ``clTEM_cmd``,
+which builds its own supercell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from wemd.errors import WEMDError, require
+from wemd.simulation.cif import Crystal
+from wemd.simulation.geometry import build_specimen, pixel_size
+from wemd.simulation.multislice import Atoms, Grid, multislice
+from wemd.simulation.physics import interaction_constant, kirkland_table, symbol
+from wemd.simulation.protocol import Protocol, draw_rng
+
+
+class BackendError(WEMDError, RuntimeError):
+    """A backend is misconfigured or failed on one job."""
+
+
+@dataclass
+class Job:
+    """One simulation: a crystal, its drawn hyperparameters and where they came from."""
+
+    cif_path: Path
+    crystal: Crystal
+    hyper: dict[str, Any]
+    protocol: Protocol
+    draw: int
+    seed: int
+
+    def specimen(self) -> tuple[Atoms, Grid]:
+        """The padded atoms and the simulation grid, drawn reproducibly for this job."""
+        width = self.hyper["width_nm"] * 10.0
+        depth = self.hyper["depth_nm"] * 10.0
+        rng = draw_rng(self.crystal.name, self.draw, self.seed, "occupancy")
+        atoms = build_specimen(self.crystal, self.hyper["zone_axis"], self.hyper["tilt_deg"],
+                               width, depth, rng, self.protocol.slice_thickness)
+        n = self.protocol.grid
+        grid = Grid((n, n), (atoms.box[0], atoms.box[1]))
+        return atoms, grid
+
+
+def _physics_record(voltage_kv: float, terms: int, grid: Grid, slices: int) -> dict[str, Any]:
+    return {"voltage_kv": voltage_kv, "interaction_constant_per_V_A":
+            interaction_constant(voltage_kv * 1e3), "kirkland_terms": terms,
+            "pixel_size_A": grid.sampling[0], "grid": list(grid.shape), "slices": slices}
+
+
+class NumpyBackend:
+    """The built-in engine (:func:`wemd.simulation.multislice.multislice`)."""
+
+    name = "numpy"
+
+    def __init__(self, workers: int = -1):
+        self.workers = workers
+
+    def version(self) -> str:
+        from wemd import __version__
+
+        return f"wemd {__version__} (numpy {np.__version__})"
+
+    def exit_wave_from_atoms(self, atoms: Atoms, grid: Grid, voltage_kv: float, terms: int,
+                             slice_thickness: float = 1.0) -> np.ndarray:
+        return multislice(atoms, grid, voltage_kv * 1e3, slice_thickness, terms, self.workers)
+
+    def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        atoms, grid = job.specimen()
+        wave = self.exit_wave_from_atoms(atoms, grid, job.hyper["voltage_kv"], job.protocol.terms,
+                                         job.protocol.slice_thickness)
+        slices = int(round(atoms.box[2] / job.protocol.slice_thickness))
+        return wave, {**_physics_record(job.hyper["voltage_kv"], job.protocol.terms, grid, slices),
+                      "atoms": len(atoms.numbers)}
+
+
+def kirkland_parameters(species: tuple[int, ...], terms: int) -> dict[str, np.ndarray]:
+    """Kirkland (4 x 3) parameter arrays per element symbol, later terms zeroed for n = 1."""
+    out = {}
+    for z in species:
+        p = kirkland_table()[z]
+        arr = np.array([p["a"], p["b"], p["c"], p["d"]], dtype=np.float64)
+        arr[0, terms:] = 0.0  # Lorentzian amplitudes
+        arr[2, terms:] = 0.0  # Gaussian amplitudes (b, d stay non-zero: no 0/0)
+        out[symbol(z)] = arr
+    return out
+
+
+class AbtemBackend:
+    """abTEM (``pip install 'wemd[abtem]'``, GPL-3.0) on the same atoms, grid and parametrisation.
+
+    Infinite projection, 1 A slices, a hard 2/3 band limit (abTEM's taper set to zero), Kirkland
+    parameters with the same number of terms as the built-in engine.
+    """
+
+    name = "abtem"
+
+    def __init__(self) -> None:
+        self.abtem = require("abtem", "abtem")
+
+    def version(self) -> str:
+        return f"abTEM {self.abtem.__version__}"
+
+    def exit_wave_from_atoms(self, atoms: Atoms, grid: Grid, voltage_kv: float, terms: int,
+                             slice_thickness: float = 1.0) -> np.ndarray:
+        abtem = self.abtem
+        ase = require("ase", "abtem")
+        from abtem.parametrizations import KirklandParametrization
+
+        structure = ase.Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.box,
+                              pbc=True)
+        parametrization = KirklandParametrization(kirkland_parameters(atoms.species, terms))
+        with abtem.config.set({"antialias.taper": 0.0, "precision": "float32", "device": "cpu"}):
+            potential = abtem.Potential(structure, gpts=grid.shape, slice_thickness=slice_thickness,
+                                        parametrization=parametrization, projection="infinite")
+            wave = abtem.PlaneWave(energy=voltage_kv * 1e3).multislice(potential, lazy=False)
+        return np.asarray(wave.array, dtype=np.complex64)
+
+    def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        atoms, grid = job.specimen()
+        wave = self.exit_wave_from_atoms(atoms, grid, job.hyper["voltage_kv"], job.protocol.terms,
+                                         job.protocol.slice_thickness)
+        slices = int(round(atoms.box[2] / job.protocol.slice_thickness))
+        return wave, {**_physics_record(job.hyper["voltage_kv"], job.protocol.terms, grid, slices),
+                      "atoms": len(atoms.numbers)}
+
+
+#: clTEM's SimulationMode enum value for CTEM (src/simulation/utilities/enums.h).
+CLTEM_CTEM_MODE = 0
+
+
+def cltem_config(hyper: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
+    """The clTEM JSON config with every value as clTEM reads it (``{"val": ...}`` objects).
+
+    The original pipeline wrote bare numbers for voltage, aperture, delta and alpha, which
+    clTEM ignores (it kept its 200 kV default); here every key is nested as clTEM's
+    ``JsonToManager`` expects. Units: kV, mrad, nm (C10, C12, C21, C23), um (C30), degrees.
+    """
+    im = hyper["imaging"]
+    return {
+        "mode": {"id": CLTEM_CTEM_MODE, "name": "CTEM"},
+        "resolution": protocol.grid,
+        "slice thickness": {"val": protocol.slice_thickness, "units": "Å"},
+        "slice offset": {"val": 0.0, "units": "Å"},
+        "full 3d": {"state": False},
+        "potentials": "kirkland",
+        "microscope": {
+            "voltage": {"val": hyper["voltage_kv"], "units": "kV"},
+            "aberrations": {
+                "C10": {"val": im["C10_nm"], "units": "nm"},
+                "C12": {"mag": im["C12_mag_nm"], "ang": im["C12_ang_deg"], "units": "nm, °"},
+                "C21": {"mag": im["C21_mag_nm"], "ang": im["C21_ang_deg"], "units": "nm, °"},
+                "C23": {"mag": im["C23_mag_nm"], "ang": im["C23_ang_deg"], "units": "nm, °"},
+                "C30": {"val": im["C30_um"], "units": "μm"},
+            },
+        },
+    }
+
+
+class CltemBackend:
+    """Runs an installed ``clTEM_cmd`` and reads its EW_amplitude.tif / EW_phase.tif.
+
+    ``executable`` defaults to ``$WEMD_CLTEM`` or ``clTEM_cmd`` on the PATH; ``device`` is passed
+    to ``-d``. Current clTEM sums all three Kirkland terms; the n = 1 universe came from an older
+    kernel, so n = 1 variants need ``kernel_terms=1`` to declare such a build.
+    """
+
+    name = "cltem"
+
+    def __init__(self, executable: Optional[str] = None, device: str = "default",
+                 kernel_terms: int = 3, timeout: Optional[float] = None):
+        exe = executable or os.environ.get("WEMD_CLTEM") or "clTEM_cmd"
+        found = shutil.which(exe)
+        if found is None:
+            raise BackendError(f"clTEM executable {exe!r} not found; install clTEM and pass "
+                               "--cltem PATH (or set WEMD_CLTEM)")
+        self.executable, self.device = found, device
+        self.kernel_terms, self.timeout = kernel_terms, timeout
+
+    def version(self) -> str:
+        out = subprocess.run([self.executable, "-v"], capture_output=True, text=True, timeout=60)
+        return out.stdout.strip() or "clTEM (version unknown)"
+
+    def command(self, cif: Path, outdir: Path, config: Path, hyper: dict[str, Any]) -> list[str]:
+        w, d = hyper["width_nm"] * 10.0, hyper["depth_nm"] * 10.0
+        zone, tilt = hyper["zone_axis"], hyper["tilt_deg"]
+        return [self.executable, str(cif), "-o", str(outdir), "-c", str(config), "-d", self.device,
+                "-s", f"{w!r},{w!r},{d!r}", "-z", ",".join(str(int(v)) for v in zone),
+                "-t", ",".join(repr(float(t)) for t in tilt)]
+
+    def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        import tifffile
+
+        if job.protocol.terms != self.kernel_terms:
+            raise BackendError(f"this clTEM build sums {self.kernel_terms} Kirkland terms but the "
+                               f"variant needs n = {job.protocol.terms}; pass kernel_terms (CLI "
+                               "--cltem-terms) only for a build with that kernel")
+        with tempfile.TemporaryDirectory(prefix="wemd-cltem-") as tmp:
+            tmp = Path(tmp)
+            config = tmp / "config.json"
+            config.write_text(json.dumps(cltem_config(job.hyper, job.protocol), indent=1))
+            outdir = tmp / "out"
+            outdir.mkdir()
+            cmd = self.command(job.cif_path, outdir, config, job.hyper)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout)
+            if proc.returncode != 0:
+                raise BackendError(f"clTEM_cmd exited with {proc.returncode}: "
+                                   f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+            try:
+                amplitude = tifffile.imread(outdir / "EW_amplitude.tif")
+                phase = tifffile.imread(outdir / "EW_phase.tif")
+            except (OSError, ValueError) as exc:
+                raise BackendError(f"clTEM wrote no readable EW_amplitude.tif / EW_phase.tif "
+                                   f"({exc})") from exc
+            side = outdir / "EW_amplitude.json"
+            used = json.loads(side.read_text()) if side.is_file() else {}
+        if amplitude.shape != phase.shape or amplitude.ndim != 2:
+            raise BackendError(f"clTEM outputs disagree in shape: {amplitude.shape} vs {phase.shape}")
+        wave = (amplitude * np.exp(1j * phase)).astype(np.complex64)
+        voltage = used.get("microscope", {}).get("voltage", {}).get("val", job.hyper["voltage_kv"])
+        return wave, {"voltage_kv": float(voltage), "kirkland_terms": self.kernel_terms,
+                      "interaction_constant_per_V_A": interaction_constant(float(voltage) * 1e3),
+                      "pixel_size_A": pixel_size(job.hyper["width_nm"] * 10.0, job.protocol.grid),
+                      "grid": list(amplitude.shape), "command": cmd[1:],
+                      "cltem_settings": used}
+
+
+BACKENDS = ("numpy", "abtem", "cltem")
+
+
+def make_backend(name: str, **options: Any):
+    """A backend by name; options go to its constructor (e.g. ``workers``, ``executable``)."""
+    if name == "numpy":
+        return NumpyBackend(**options)
+    if name == "abtem":
+        return AbtemBackend(**options)
+    if name == "cltem":
+        return CltemBackend(**options)
+    raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

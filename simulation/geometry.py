@@ -1,0 +1,103 @@
+"""Geometry as clTEM builds it: zone axis onto +z, small tilts, a W x W x D cut, vacuum padding.
+
+The zone axis [u v w] is the real-space direction u a + v b + w c. It is turned onto +z by the
+minimal (Rodrigues) rotation; tilts follow about x, then y, then z. Unit cells are tiled to cover
+the box and atoms outside it are dropped (no periodic wrap). The crystal is padded with 8 A of
+vacuum on every lateral side and 3 A before and after it along the beam, and the pixel size is
+(W + 16 A) / 512.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from wemd.simulation.cif import Crystal, sample_occupancy
+from wemd.simulation.multislice import Atoms
+
+LATERAL_PADDING = 8.0  # Angstrom, each side
+DEPTH_PADDING = 3.0  # Angstrom, entrance and exit
+GRID_SIZE = 512
+#: Unit cells examined per block while tiling (bounds memory for 100 nm deep boxes).
+BLOCK_CELLS = 500_000
+
+
+def pixel_size(width: float, n: int = GRID_SIZE, padding: float = LATERAL_PADDING) -> float:
+    """Angstrom per pixel for a crystal ``width`` Angstrom wide: (W + 2 * padding) / n."""
+    return (width + 2 * padding) / n
+
+
+def rotation_onto_z(direction: Sequence[float]) -> np.ndarray:
+    """The minimal rotation (Rodrigues) taking ``direction`` onto +z."""
+    u = np.asarray(direction, dtype=np.float64)
+    norm = np.linalg.norm(u)
+    if norm == 0:
+        raise ValueError("zone axis (0, 0, 0) has no direction")
+    u = u / norm
+    z = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(u, z)
+    s, c = np.linalg.norm(axis), float(u @ z)
+    if s < 1e-12:
+        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])  # half turn about x
+    k = axis / s
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + s * kx + (1 - c) * kx @ kx
+
+
+def tilt_rotation(tilts_deg: Sequence[float]) -> np.ndarray:
+    """Rotation by tilts (degrees) about x, then y, then z."""
+    ax, ay, az = np.radians(np.asarray(tilts_deg, dtype=np.float64))
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def orientation(cell: np.ndarray, zone: Sequence[int], tilts_deg: Sequence[float]) -> np.ndarray:
+    """Rotation taking crystal Cartesian coordinates to the beam frame (beam along +z)."""
+    direction = np.asarray(zone, dtype=np.float64) @ cell  # u a + v b + w c
+    return tilt_rotation(tilts_deg) @ rotation_onto_z(direction)
+
+
+def build_specimen(crystal: Crystal, zone: Sequence[int], tilts_deg: Sequence[float],
+                   width: float, depth: float, rng: np.random.Generator,
+                   slice_thickness: float = 1.0) -> Atoms:
+    """Atoms of a ``width`` x ``width`` x ``depth`` (Angstrom) cut of the oriented crystal, padded.
+
+    Mixed-occupancy sites are drawn independently for every tiled copy. The box depth is rounded
+    up to whole slices.
+    """
+    rot = orientation(crystal.cell, zone, tilts_deg)
+    half = np.array([width / 2, width / 2, depth / 2])
+    corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half
+    # beam frame -> crystal Cartesian -> fractional, to find the unit cells that cover the box
+    frac_corners = corners @ rot @ np.linalg.inv(crystal.cell)
+    lo = np.floor(frac_corners.min(axis=0)).astype(int) - 1
+    hi = np.ceil(frac_corners.max(axis=0)).astype(int) + 1
+    n_sites = len(crystal.fractional)
+    sites_cart = crystal.fractional @ crystal.cell
+    centre = 0.5 * crystal.cell.sum(axis=0)
+    # a unit cell can only contribute if its centre lies within its circumradius of the box
+    radius = max(np.linalg.norm(sites_cart - centre, axis=1).max(), 1e-9)
+    ia, ib = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1), indexing="ij")
+    ab = np.stack([ia.ravel(), ib.ravel()], axis=1)
+    step = max(1, BLOCK_CELLS // len(ab))
+    positions, numbers = [], []
+    for c0 in range(lo[2], hi[2] + 1, step):  # tile the c index in blocks to bound memory
+        ic = np.arange(c0, min(c0 + step, hi[2] + 1))
+        cells = np.concatenate([np.column_stack([ab, np.full(len(ab), c)]) for c in ic])
+        origin = cells @ crystal.cell
+        near = np.all(np.abs((origin + centre) @ rot.T) <= half + radius, axis=1)
+        origin = origin[near]
+        beam = ((origin[:, None, :] + sites_cart[None, :, :]).reshape(-1, 3)) @ rot.T
+        inside = np.all(np.abs(beam) <= half, axis=1)
+        site_index = np.tile(np.arange(n_sites), len(origin))[inside]
+        z = sample_occupancy(crystal, site_index, rng)
+        positions.append(beam[inside][z > 0])
+        numbers.append(z[z > 0])
+    pos = np.concatenate(positions) + half + np.array([LATERAL_PADDING, LATERAL_PADDING,
+                                                       DEPTH_PADDING])
+    extent = width + 2 * LATERAL_PADDING
+    box_depth = np.ceil((depth + 2 * DEPTH_PADDING) / slice_thickness) * slice_thickness
+    return Atoms(pos, np.concatenate(numbers), (extent, extent, float(box_depth)))

@@ -1,0 +1,118 @@
+"""The WEMD simulation protocols and deterministic hyperparameter draws.
+
+One draw is fixed by (CIF name, draw index, seed): the same triple gives the same numbers on any
+machine and in any order, so runs resume and scale out without coordination.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Optional
+
+import numpy as np
+
+from wemd.errors import WEMDError
+
+#: The single material of the single-material sets (COD entry of In1.7K2Se8Sn2.28).
+SINGLE_MATERIAL = "In1.7K2Se8Sn2.28"
+
+
+class ProtocolError(WEMDError, ValueError):
+    """An unknown protocol, variant or override."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Ranges the hyperparameters are drawn from (lengths in nm, angles in degrees, kV)."""
+
+    name: str
+    voltages_kv: tuple[float, ...] = (80.0, 200.0, 300.0)
+    depth_nm: tuple[float, float] = (5.0, 100.0)
+    width_nm: tuple[float, float] = (5.0, 10.0)
+    zone_max: int = 2
+    tilt_sd_deg: float = 0.1
+    terms: int = 3
+    draws_per_cif: int = 3
+    grid: int = 512
+    crop: int = 320
+    slice_thickness: float = 1.0
+    #: Imaging parameters the original script drew; they shape images, not the exit wave.
+    imaging: dict[str, tuple[float, float]] = field(default_factory=lambda: {
+        "C10_nm": (-30.0, 30.0), "C12_mag_nm": (-50.0, 50.0), "C12_ang_deg": (0.0, 180.0),
+        "C21_mag_nm": (-1000.0, 1000.0), "C21_ang_deg": (0.0, 180.0),
+        "C23_mag_nm": (-1000.0, 1000.0), "C23_ang_deg": (0.0, 180.0),
+        "C30_um": (-500.0, 500.0)})
+
+    def overridden(self, overrides: Optional[dict[str, Any]]) -> "Protocol":
+        """A copy with some ranges replaced (e.g. smaller boxes for a quick stand-in)."""
+        if not overrides:
+            return self
+        unknown = set(overrides) - set(self.__dataclass_fields__) - {"name"}
+        if unknown:
+            raise ProtocolError(f"unknown protocol fields {sorted(unknown)}; valid: "
+                                f"{', '.join(self.__dataclass_fields__)}")
+        fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        return replace(self, **fixed)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Protocol("full")
+RESTRICTED = Protocol("restricted", depth_nm=(5.0, 23.75), width_nm=(5.0, 6.25), zone_max=1,
+                      tilt_sd_deg=0.025)
+SINGLE = Protocol("single", draws_per_cif=5000)
+PROTOCOLS = {p.name: p for p in (FULL, RESTRICTED, SINGLE)}
+
+#: variant -> (protocol, Kirkland terms, 96x96 output)
+VARIANTS: dict[str, tuple[Protocol, int, bool]] = {
+    "wavefunctions": (FULL, 3, False),
+    "wavefunctions_unseen": (FULL, 3, False),
+    "wavefunctions_restricted": (RESTRICTED, 3, False),
+    "wavefunctions_single": (SINGLE, 3, False),
+    "wavefunctions_n1": (FULL, 1, False),
+    "wavefunctions_n1_unseen": (FULL, 1, False),
+    "wavefunctions_n1_single": (SINGLE, 1, False),
+    "wavefunctions_96x96": (FULL, 3, True),
+    "wavefunctions_96x96_restricted": (RESTRICTED, 3, True),
+    "wavefunctions_96x96_single": (SINGLE, 3, True),
+}
+
+
+def variant_protocol(variant: str, overrides: Optional[dict[str, Any]] = None) -> tuple[Protocol, bool]:
+    """The protocol (terms set) of a wavefunction variant and whether it is stored at 96x96."""
+    if variant not in VARIANTS:
+        raise ProtocolError(f"{variant!r} is not a wavefunction variant; choose one of "
+                            f"{', '.join(VARIANTS)}")
+    protocol, terms, small = VARIANTS[variant]
+    return replace(protocol, terms=terms).overridden(overrides), small
+
+
+def draw_rng(cif_name: str, draw: int, seed: int, stream: str) -> np.random.Generator:
+    """An independent generator for one (CIF, draw, seed) and purpose (``stream``)."""
+    digest = hashlib.sha256(f"{cif_name}\0{draw}\0{seed}\0{stream}".encode()).digest()
+    return np.random.default_rng(np.frombuffer(digest, dtype=np.uint32))
+
+
+def sample_hyperparameters(protocol: Protocol, cif_name: str, draw: int, seed: int) -> dict[str, Any]:
+    """Every hyperparameter of one simulation, drawn deterministically from the protocol.
+
+    Zone axes are drawn from {0..zone_max}^3; a (0, 0, 0) draw is undefined (the original
+    pipeline crashed on it), so it is redrawn and the number of redraws recorded.
+    """
+    rng = draw_rng(cif_name, draw, seed, "hyperparameters")
+    voltage_kv = float(rng.choice(protocol.voltages_kv))
+    depth_nm = float(rng.uniform(*protocol.depth_nm))
+    width_nm = float(rng.uniform(*protocol.width_nm))
+    redraws = 0
+    while True:
+        zone = tuple(int(v) for v in rng.integers(0, protocol.zone_max + 1, size=3))
+        if any(zone):
+            break
+        redraws += 1
+    tilts = [float(t) for t in rng.normal(0.0, protocol.tilt_sd_deg, size=3)]
+    imaging = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in sorted(protocol.imaging.items())}
+    return {"voltage_kv": voltage_kv, "depth_nm": depth_nm, "width_nm": width_nm,
+            "zone_axis": list(zone), "zone_000_redraws": redraws, "tilt_deg": tilts,
+            "imaging": imaging}

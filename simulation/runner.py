@@ -1,0 +1,373 @@
+"""The dataset driver: CIFs in, a WEMD-layout dataset out; resumable, atomic, scaled out on Dask.
+
+Every (split, CIF, draw) task writes its result to a staging folder ``OUT/.work/`` (array first,
+then its metadata JSON, each atomically; the metadata carries the array's sha256 and marks the
+task complete). A re-run skips tasks whose staged array still matches that hash. When all tasks
+have been tried, the staged results are laid out as the loader expects (contiguous indices per
+split), hashed into ``wemd.json`` and the failure log is written. A bad CIF or a failed task is
+logged with its reason and never stops the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from wemd.atomic import atomic_path, save_npy, write_json
+from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split
+from wemd.errors import WEMDError
+from wemd.manifest import Manifest, write_manifest
+from wemd.simulation.cif import CIFError, Crystal, read_cif, resolve_cifs
+from wemd.simulation.postprocess import crop_center, normalise, to_small
+from wemd.simulation.protocol import Protocol, sample_hyperparameters, variant_protocol
+
+PathLike = Union[str, "os.PathLike[str]"]
+WORK = ".work"
+FAILURES = "failures.json"
+
+
+class SimulationRunError(WEMDError, RuntimeError):
+    """The run as a whole cannot proceed (no usable CIFs, unreachable scheduler, ...)."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One exit wave to simulate."""
+
+    split: str
+    cif_path: str
+    name: str
+    draw: int
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.draw}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _staged(out: Path, task: Task) -> tuple[Path, Path]:
+    base = out / WORK / task.split
+    return base / f"{task.key}.npy", base / f"{task.key}.json"
+
+
+def task_done(out: Path, task: Task) -> bool:
+    """True if the task's staged array exists and matches the hash in its metadata."""
+    import json
+
+    array, meta = _staged(out, task)
+    if not (array.is_file() and meta.is_file()):
+        return False
+    try:
+        return json.loads(meta.read_text())["sha256"] == _sha256(array)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool, backend: str,
+             backend_options: dict[str, Any], crystal: Optional[Crystal] = None) -> dict[str, Any]:
+    """Simulate one task and stage its array and metadata; returns a status record."""
+    from wemd import __version__
+    from wemd.simulation.backends import Job, make_backend
+
+    out_path = Path(out)
+    started = time.perf_counter()
+    try:
+        crystal = crystal or read_cif(task.cif_path)
+        hyper = sample_hyperparameters(protocol, _draw_name(variant, task.name), task.draw,
+                                       task.seed)
+        engine = make_backend(backend, **backend_options)
+        job = Job(Path(task.cif_path), crystal, hyper, protocol, task.draw, task.seed)
+        wave, used = engine.run(job)
+        if not np.all(np.isfinite(wave)):
+            raise SimulationRunError("the exit wave has non-finite values")
+        cropped = crop_center(wave, protocol.crop)
+        mean_amplitude = float(np.mean(np.abs(cropped)))
+        stored = normalise(cropped)
+        stored = to_small(stored) if small else stored
+        meta = {
+            "variant": variant, "split": task.split, "cif": crystal.name, "cod_id": crystal.cod_id,
+            "journal": crystal.journal, "formula": crystal.formula,
+            "cif_file": Path(task.cif_path).name, "draw": task.draw, "seed": task.seed,
+            "mixed_occupancy": crystal.has_mixed_sites,
+            "protocol": protocol.to_json(), "hyperparameters": hyper, "physics": used,
+            "postprocess": {"crop": protocol.crop, "crop_offset": (wave.shape[0] - protocol.crop) // 2,
+                            "mean_amplitude_before_normalising": mean_amplitude,
+                            "resized_to": list(stored.shape) if small else None},
+            "software": {"wemd": __version__, "backend": backend, "backend_version":
+                         engine.version()},
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        array_path, meta_path = _staged(out_path, task)
+        save_npy(array_path, stored)
+        meta["sha256"] = _sha256(array_path)
+        write_json(meta_path, meta)
+        return {"key": task.key, "split": task.split, "ok": True}
+    except Exception as exc:  # one failure never stops the run: it is logged with its reason
+        return {"key": task.key, "split": task.split, "ok": False, "cif": task.name,
+                "draw": task.draw, "stage": "simulate",
+                "reason": f"{type(exc).__name__}: {exc}"}
+
+
+def _draw_name(variant: str, name: str) -> str:
+    """Draws of the 'unseen' variants use their own stream: new hyperparameters, same CIFs."""
+    return f"{name}/unseen" if variant.endswith("_unseen") else name
+
+
+def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol: Protocol,
+               seed: int, draws_per_cif: Optional[int] = None) -> list[Task]:
+    """Every task of a variant, in output order (split, CIF name, draw).
+
+    Multi-material variants partition CIFs by journal (``crystal.split``); the ``unseen``
+    variants draw new hyperparameters for training-set CIFs into ``val``; single-material
+    variants spread the draws of one CIF over the catalog's split proportions.
+    """
+    spec = catalog_get(variant)
+    draws = draws_per_cif or protocol.draws_per_cif
+    tasks: list[Task] = []
+    ordered = sorted(crystals, key=lambda pc: pc[1].name)
+    if protocol.name == "single":
+        total = sum(spec.splits.values())
+        bounds, acc = {}, 0
+        for split, n in spec.splits.items():
+            acc += n
+            bounds[split] = int(round(draws * acc / total))
+        for path, crystal in ordered:
+            start = 0
+            for split, stop in bounds.items():
+                tasks += [Task(split, str(path), crystal.name, d, seed) for d in range(start, stop)]
+                start = stop
+    else:
+        for path, crystal in ordered:
+            split = "val" if variant.endswith("_unseen") and crystal.split == "train" else crystal.split
+            if split in spec.splits and (not variant.endswith("_unseen") or crystal.split == "train"):
+                tasks += [Task(split, str(path), crystal.name, d, seed) for d in range(draws)]
+    order = {s: i for i, s in enumerate(SPLIT_ORDER)}
+    return sorted(tasks, key=lambda t: order[t.split])  # stable: keeps CIF and draw order
+
+
+def load_crystals(paths: Sequence[Path], split_of: Callable[[Optional[str]], str]
+                  ) -> tuple[list[tuple[Path, Crystal]], list[dict[str, Any]]]:
+    """Read every CIF; rejected ones come back as failure records with the reason."""
+    good, failures, seen = [], [], {}
+    for path in paths:
+        try:
+            crystal = read_cif(path, split_of)
+        except CIFError as exc:
+            failures.append({"cif": Path(path).name, "stage": "cif", "reason": exc.reason})
+            continue
+        if crystal.name in seen:
+            failures.append({"cif": Path(path).name, "stage": "cif", "reason":
+                             f"duplicate of {seen[crystal.name]} (same COD id / name)"})
+            continue
+        seen[crystal.name] = Path(path).name
+        good.append((Path(path), crystal))
+    return good, failures
+
+
+def _run_local(todo: list[Task], args: tuple, crystals: dict[str, Crystal], bar) -> list[dict]:
+    results = []
+    for task in todo:
+        results.append(run_task(task, *args, crystal=crystals.get(task.name)))
+        bar.update(1)
+    return results
+
+
+def _run_dask(todo: list[Task], args: tuple, bar, workers: Optional[int],
+              scheduler: Optional[str]) -> list[dict]:
+    from wemd.errors import require
+
+    distributed = require("distributed", "sim")
+    cluster = None
+    try:
+        if scheduler:
+            client = distributed.Client(scheduler, timeout="30s")
+        else:
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                               processes=True, dashboard_address=None)
+            client = distributed.Client(cluster)
+    except (OSError, TimeoutError) as exc:
+        raise SimulationRunError(f"cannot reach the Dask scheduler {scheduler!r} ({exc}); start "
+                                 "one with `dask scheduler` or drop --scheduler") from exc
+    results = []
+    try:
+        futures = [client.submit(run_task, task, *args, key=f"wemd-sim-{task.split}-{task.key}",
+                                 pure=False) for task in todo]
+        for future in distributed.as_completed(futures):
+            results.append(future.result())
+            bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return results
+
+
+def _clear_stale(folder: Path, keep: set[str], suffix: str) -> None:
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.is_file() and p.name.endswith(suffix) and p.name not in keep:
+                p.unlink()
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Place ``src`` at ``dst`` atomically (hard link where possible, else a copy)."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def finalize(out: Path, variant: str, tasks: list[Task], small: bool) -> dict[str, int]:
+    """Lay staged results out as the loader reads them; returns the count per split."""
+    import json
+
+    done = [t for t in tasks if task_done(out, t)]
+    counts = {s: sum(t.split == s for t in done) for s in SPLIT_ORDER}
+    counts = {s: n for s, n in counts.items() if n}
+    if small:
+        total = len(done)
+        meta_dir = out / "meta"
+        keep = set()
+        with atomic_path(out / f"{variant}.npy") as tmp:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                            shape=(total, 96, 96, 2))
+            for row, task in enumerate(done):
+                array_path, meta_path = _staged(out, task)
+                arr[row] = np.load(array_path)
+                meta = json.loads(meta_path.read_text())
+                meta["row"] = row
+                name = f"{row}-{task.name}.json"
+                keep.add(name)
+                write_json(meta_dir / name, meta)
+            arr.flush()
+            del arr
+        _clear_stale(meta_dir, keep, ".json")
+        return counts
+    for split in SPLIT_ORDER:
+        items = [t for t in done if t.split == split]
+        keep_npy, keep_meta = set(), set()
+        for i, task in enumerate(items):
+            array_path, meta_path = _staged(out, task)
+            _link(array_path, out / split / f"{i}.npy")
+            meta = json.loads(meta_path.read_text())
+            meta["index"] = i
+            write_json(out / split / "meta" / f"{i}-{task.name}.json", meta)
+            keep_npy.add(f"{i}.npy")
+            keep_meta.add(f"{i}-{task.name}.json")
+        _clear_stale(out / split, keep_npy, ".npy")
+        _clear_stale(out / split / "meta", keep_meta, ".json")
+    return counts
+
+
+def _manifest_files(out: Path, variant: str, counts: dict[str, int], small: bool) -> dict:
+    if small:
+        paths = [out / f"{variant}.npy"] + sorted((out / "meta").glob("*.json"))
+    else:
+        paths = []
+        for split in counts:
+            paths += sorted((out / split).glob("*.npy")) + sorted((out / split / "meta").glob("*.json"))
+    return {p.relative_to(out).as_posix(): {"sha256": _sha256(p), "size": p.stat().st_size}
+            for p in paths}
+
+
+def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, out: PathLike, *,
+                     backend: str = "numpy", workers: Optional[int] = None,
+                     scheduler: Optional[str] = None, seed: int = 0,
+                     protocol_overrides: Optional[dict[str, Any]] = None,
+                     draws_per_cif: Optional[int] = None,
+                     split_of: Callable[[Optional[str]], str] = journal_split,
+                     cod_url: Optional[str] = None,
+                     backend_options: Optional[dict[str, Any]] = None,
+                     progress: bool = True, command: Optional[str] = None) -> dict[str, Any]:
+    """Simulate a wavefunction variant from CIFs into ``out`` in the WEMD layout.
+
+    ``cifs``: a folder of ``.cif`` files, a list of paths or COD ids (fetched with pooch from
+    ``cod_url``, default ``$WEMD_COD_URL`` or the COD), or a text file listing them.
+    ``workers``: ``None`` or 1 runs in this process; N > 1 starts a Dask LocalCluster of N worker
+    processes; ``scheduler`` (``tcp://host:port``) uses an existing cluster whose workers see
+    ``out`` on a shared filesystem. ``protocol_overrides`` replaces protocol fields, e.g.
+    ``{"depth_nm": (1, 2), "width_nm": (1, 1.5), "grid": 128, "crop": 80}`` for a quick
+    stand-in; the overrides are recorded in every metadata file and in ``wemd.json``.
+    ``split_of`` maps a journal name to a split (default: the WEMD partition table).
+
+    Re-running the same call resumes: finished tasks are skipped. Returns a summary with the
+    split counts, the number of tasks run and skipped, and the failures.
+    """
+    from tqdm.auto import tqdm
+
+    from wemd import __version__
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    protocol, small = variant_protocol(variant, protocol_overrides)
+    stored_shape = catalog_get(variant).item_shape
+    if (small and protocol.crop < 96) or (not small and (protocol.crop,) * 2 != stored_shape):
+        raise SimulationRunError(f"{variant} stores {stored_shape} items; crop {protocol.crop} "
+                                 "cannot make them (keep crop 320 and grid >= 320)")
+    if protocol.grid < protocol.crop:
+        raise SimulationRunError(f"grid {protocol.grid} is smaller than the crop {protocol.crop}")
+    if backend_options is None:
+        backend_options = {}
+    if backend == "numpy" and "workers" not in backend_options:
+        # one FFT thread per Dask worker process; all cores in a single process
+        backend_options = {"workers": 1 if (workers and workers > 1) or scheduler else -1}
+    paths = resolve_cifs(cifs, out / ".cifs", cod_url)
+    crystals, failures = load_crystals(paths, split_of)
+    if not crystals:
+        write_json(out / FAILURES, failures)
+        raise SimulationRunError(f"none of the {len(paths)} CIFs can be simulated (see "
+                                 f"{out / FAILURES})")
+    tasks = plan_tasks(crystals, variant, protocol, seed, draws_per_cif)
+    if not tasks:
+        write_json(out / FAILURES, failures)
+        raise SimulationRunError(f"no CIF falls into a split of {variant} "
+                                 f"({', '.join(catalog_get(variant).splits)}); check the journals "
+                                 "or pass split_of")
+    todo = [t for t in tasks if not task_done(out, t)]
+    args = (str(out), variant, protocol, small, backend, backend_options)
+    by_name = {c.name: c for _, c in crystals}
+    results: list[dict] = []
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"simulate {variant}",
+               unit="wave", disable=not progress, file=sys.stderr)
+    try:
+        if todo and ((workers and workers > 1) or scheduler):
+            results = _run_dask(todo, args, bar, workers, scheduler)
+        elif todo:
+            results = _run_local(todo, args, by_name, bar)
+    finally:
+        bar.close()
+        failures += [r for r in results if not r["ok"]]
+        write_json(out / FAILURES, failures)
+    counts = finalize(out, variant, tasks, small)
+    generator = {"backend": backend, "seed": seed, "wemd": __version__, "command": command or
+                 "wemd.simulation.simulate_dataset", "protocol": protocol.to_json(),
+                 "protocol_overrides": protocol_overrides or {}, "cifs": len(crystals),
+                 "rejected_cifs": sum(f.get("stage") == "cif" for f in failures),
+                 "failed_tasks": sum(f.get("stage") == "simulate" for f in failures)}
+    manifest = Manifest(dataset=variant, provenance="simulated", splits=counts,
+                        files=_manifest_files(out, variant, counts, small), generator=generator,
+                        description=f"{variant} regenerated from {len(crystals)} CIFs with the "
+                                    f"{backend} backend"
+                                    + (" (protocol overridden)" if protocol_overrides else ""))
+    write_manifest(out, manifest)
+    return {"splits": counts, "tasks": len(tasks), "ran": len(todo),
+            "skipped": len(tasks) - len(todo), "failures": failures, "out": str(out)}
