@@ -14,9 +14,17 @@ from wemd.home import data_home, dataset_dir
 
 __version__ = "0.1.0"
 
+
+def to_hf(name: str, split: "str | None" = None, root=None, source: str = "local", **kwargs):
+    """A ``datasets.DatasetDict`` of ``name`` with exact Features (needs ``wemd[hf]``; see wemd.hf)."""
+    from wemd.hf import to_hf as _to_hf
+
+    return _to_hf(name, split, root=root, source=source, **kwargs)
+
+
 __all__ = [
     "CATALOG", "CorruptFileError", "CountMismatchError", "DataMissingError", "DatasetSpec",
     "LayoutError", "ManifestError", "MissingExtraError", "UnknownDatasetError", "UnknownSplitError",
     "WEMDDataset", "WEMDError", "data_home", "dataset_dir", "datasets", "load", "register_source",
-    "spec", "__version__",
+    "spec", "to_hf", "__version__",
 ]

@@ -7,6 +7,7 @@ files in ``data_cards/`` are what this module renders.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -15,6 +16,8 @@ from wemd.catalog import DatasetSpec
 
 _HF_SIZE = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
 _HF_SPLIT = {"train": "train", "val": "validation", "test": "test", "all": "train"}
+#: wemd split -> Hugging Face split name (used by the Hub export).
+HF_SPLIT = _HF_SPLIT
 
 
 def size_category(n: int) -> str:
@@ -38,9 +41,9 @@ def front_matter(spec: DatasetSpec) -> dict:
     }
 
 
-def render(spec: DatasetSpec) -> str:
-    """The Markdown card of one dataset."""
-    head = yaml.safe_dump(front_matter(spec), sort_keys=False)
+def render(spec: DatasetSpec, front: Optional[dict] = None) -> str:
+    """The Markdown card of one dataset (``front``: front matter extending ``front_matter(spec)``)."""
+    head = yaml.safe_dump(front if front is not None else front_matter(spec), sort_keys=False)
     shape = "x".join(map(str, spec.item_shape)) if spec.item_shape else "varied"
     rows = "\n".join(f"| {s} | {n} |" for s, n in spec.splits.items())
     paper = spec.paper

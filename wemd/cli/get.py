@@ -33,6 +33,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=_mirror_serve)
 
+    p = sub.add_parser("export-hf", help="write Parquet shards + a Hugging Face card into OUTDIR")
+    p.add_argument("name")
+    p.add_argument("outdir")
+    p.add_argument("--split", default=None, help="one split only (default: every split on disk)")
+    p.add_argument("--root", default=None, help="data home or dataset folder (default: WEMD_HOME)")
+    p.add_argument("--source", default="local", help="'local' or 'synthetic'")
+    p.add_argument("--shard-size", type=float, default=512, help="MiB per Parquet shard")
+    _progress_flags(p)
+    p.set_defaults(func=_export_hf)
+
+    p = sub.add_parser("publish", help="upload an export to the Hugging Face Hub (token from HF_TOKEN)")
+    p.add_argument("name")
+    p.add_argument("--repo", required=True, help="Hub dataset ORG/NAME")
+    p.add_argument("--from", dest="folder", default=None,
+                   help="an export-hf folder (default: export now into a temporary folder)")
+    p.add_argument("--root", default=None)
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
+    _progress_flags(p)
+    p.set_defaults(func=_publish)
+
 
 def _progress_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
@@ -69,4 +90,24 @@ def _mirror_serve(args: argparse.Namespace) -> int:
         server.serve_forever()
     finally:
         server.server_close()
+    return 0
+
+
+def _export_hf(args: argparse.Namespace) -> int:
+    from wemd.hf import export_hf
+
+    card = export_hf(args.name, args.outdir, args.split, root=args.root, source=args.source,
+                     shard_bytes=int(args.shard_size * (1 << 20)), progress=args.progress)
+    print(card)
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from wemd.hf import publish
+
+    plan = publish(args.name, args.repo, args.folder, private=args.private, dry_run=args.dry_run,
+                   root=args.root, progress=args.progress)
+    verb = "would upload" if args.dry_run else "uploaded"
+    print(f"{verb} {len(plan['files'])} file(s) from {plan['folder']} to "
+          f"https://huggingface.co/datasets/{plan['repo']}")
     return 0

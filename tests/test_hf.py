@@ -1,0 +1,140 @@
+"""Hugging Face export, load_dataset (map-style and streaming), source='hf' and publish, offline."""
+
+import os
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+datasets = pytest.importorskip("datasets")
+
+import wemd  # noqa: E402
+from wemd import catalog  # noqa: E402
+from wemd.cli import main  # noqa: E402
+from wemd.errors import WEMDError  # noqa: E402
+from wemd.hf import export_hf, features, publish, read_card  # noqa: E402
+from tests.fakedata import make_dataset  # noqa: E402
+
+ROUND_TRIP = ["tem_96x96", "wavefunctions_96x96", "wavefunctions", "stem_full", "stem_crops", "cifs",
+              "focal_series"]
+
+
+@pytest.fixture(autouse=True)
+def offline_cache(tmp_path, monkeypatch):
+    """No network, and a fresh datasets cache per test."""
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
+
+
+def same(a, b):
+    if isinstance(a, str):
+        return a == b
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_export_loads_with_datasets_and_back_bit_identical(home, tmp_path, name):
+    make_dataset(name, home)
+    out = tmp_path / "export"
+    export_hf(name, out, progress=False)
+    spec = catalog.get(name)
+    last = list(spec.splits)[-1]
+    hf_last = {"val": "validation", "all": "train"}.get(last, last)
+    table = datasets.load_dataset(str(out), name, split=hf_last)
+    assert table.features == features(spec)
+    native = wemd.load(name, last)
+    assert len(table) == len(native) and set(table["provenance"]) == {"subset"}
+    streamed = next(iter(datasets.load_dataset(str(out), name, split=hf_last, streaming=True)))
+    assert streamed["id"] == native.item_id(0)
+    for split in spec.splits:
+        native = wemd.load(name, split)
+        loaded = wemd.load(name, split, source="hf", repo=out)
+        assert len(loaded) == len(native) and loaded.provenance == "subset"
+        assert all(same(native[i], loaded[i]) for i in range(len(native)))
+        assert loaded.fingerprint() == native.fingerprint()
+        assert loaded.metadata(0)["id"] == native.metadata(0)["id"]
+    if spec.item_shape and spec.dtype != "str":
+        assert same(wemd.load(name, last)[0:2], wemd.load(name, last, source="hf", repo=out)[0:2])
+
+
+def test_array_features_and_wavefunction_metadata(home, tmp_path):
+    make_dataset("wavefunctions", home)
+    export_hf("wavefunctions", tmp_path / "x", progress=False)
+    feats = features(catalog.get("wavefunctions"))
+    assert isinstance(feats["wavefunction"], datasets.Array3D)
+    assert feats["wavefunction"].shape == (320, 320, 2) and feats["wavefunction"].dtype == "float32"
+    loaded = wemd.load("wavefunctions", "test", source="hf", repo=tmp_path / "x")
+    native = wemd.load("wavefunctions", "test")
+    for key in ("cif", "journal", "depth_nm"):
+        assert loaded.metadata(1)[key] == native.metadata(1)[key]
+    assert features(catalog.get("stem_96x96"))["image"].shape == (96, 96, 1)
+
+
+def test_to_hf_gives_a_datasetdict_with_hf_split_names(home):
+    make_dataset("tem_96x96", home, provenance="synthetic")
+    dd = wemd.to_hf("tem_96x96")
+    assert list(dd) == ["train", "validation", "test"]
+    assert dd["validation"].num_rows == 2 and set(dd["test"]["provenance"]) == {"synthetic"}
+    row = dd["test"].with_format("numpy")[0]
+    assert row["image"].dtype == np.float32 and float(row["image"][0, 0, 0]) == 6.0
+    assert "synthetic" in dd["test"].info.description
+    only = wemd.to_hf("tem_96x96", split="val")
+    assert list(only) == ["validation"]
+
+
+def test_card_carries_configs_features_and_provenance_per_dataset(home, tmp_path):
+    make_dataset("tem_96x96", home, provenance="synthetic")
+    make_dataset("cifs", home)
+    out = tmp_path / "repo"
+    assert main(["export-hf", "tem_96x96", str(out), "--no-progress"]) == 0
+    assert main(["export-hf", "cifs", str(out), "--split", "test", "--no-progress"]) == 0
+    card = read_card(out)
+    assert [c["config_name"] for c in card["configs"]] == ["cifs", "tem_96x96"]
+    assert [c["config_name"] for c in card["dataset_info"]] == ["cifs", "tem_96x96"]
+    tem = card["wemd_exports"]["tem_96x96"]
+    assert tem["provenance"] == "synthetic"
+    assert tem["splits"]["test"]["fingerprint"] == wemd.load("tem_96x96", "test").fingerprint()
+    assert list(card["wemd_exports"]["cifs"]["splits"]) == ["test"]
+    assert datasets.load_dataset(str(out), "cifs", split="test").num_rows == 3
+    loaded = wemd.load("tem_96x96", "all", source="hf", repo=out)
+    assert loaded.provenance == "synthetic" and same(loaded[0:9], wemd.load("tem_96x96", "all")[0:9])
+    with pytest.raises(wemd.DataMissingError, match="export-hf cifs"):
+        wemd.load("cifs", "train", source="hf", repo=out)
+    with pytest.raises(WEMDError, match="no wemd export of stem_96x96"):
+        wemd.load("stem_96x96", "test", source="hf", repo=out)
+
+
+def test_moving_validation_window_over_an_export(home, tmp_path):
+    make_dataset("stem_96x96", home, counts={"train": 6, "val": 2, "test": 1})
+    export_hf("stem_96x96", tmp_path / "e", progress=False)
+    native = wemd.load("stem_96x96", "val", val_fold=1)
+    loaded = wemd.load("stem_96x96", "val", val_fold=1, source="hf", repo=tmp_path / "e")
+    assert same(native[0:2], loaded[0:2]) and loaded.window == native.window
+
+
+def test_hf_source_needs_a_repo():
+    with pytest.raises(WEMDError, match="repo='ORG/NAME'"):
+        wemd.load("tem_96x96", "test", source="hf")
+
+
+def test_publish_checks_token_repo_and_export_before_any_upload(home, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    make_dataset("tem_96x96", home)
+    out = tmp_path / "e"
+    export_hf("tem_96x96", out, progress=False)
+    assert main(["publish", "tem_96x96", "--repo", "org/wemd-tem", "--from", str(out)]) == 1
+    assert "HF_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    with pytest.raises(WEMDError, match="ORG/NAME"):
+        publish("tem_96x96", "no-slash", out)
+    with pytest.raises(WEMDError, match="no export of cifs"):
+        publish("cifs", "org/x", out, dry_run=True)
+    plan = publish("tem_96x96", "org/wemd-tem", out, dry_run=True)
+    assert plan["repo"] == "org/wemd-tem" and "README.md" in plan["files"]
+    assert "tem_96x96/test-00000-of-00001.parquet" in plan["files"]
+    assert main(["publish", "tem_96x96", "--repo", "org/wemd-tem", "--from", str(out), "--dry-run"]) == 0
+    assert "would upload" in capsys.readouterr().out
