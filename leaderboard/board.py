@@ -1,0 +1,175 @@
+"""The leaderboard store: validated result records, one file per entry, never overwritten.
+
+Entries live under ``{board dir}/entries/{task}/{entry id}.json``. The board dir is ``path`` if
+given, else ``$WEMD_LEADERBOARD``, else ``{data home}/leaderboard`` (never inside the package).
+An entry is written to a temporary file and hard-linked to its final name, which fails if the
+name exists: concurrent submits from many processes never overwrite or lose each other, and a
+duplicate (same task, instances, method and predictions) is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from wemd.errors import WEMDError
+from wemd.leaderboard import references as refs
+from wemd.leaderboard.records import RecordError, validate
+from wemd.leaderboard.tasks import get_task
+
+SECTIONS = (("real", "Real data"), ("subset", "Subsets of the real data"),
+            ("synthetic", "Synthetic / simulated stand-in data (not comparable to the papers)"))
+
+
+class DuplicateEntryError(WEMDError, FileExistsError):
+    """The same predictions of the same method on the same instances are already on the board."""
+
+
+def board_dir(path: Optional[Union[str, "os.PathLike[str]"]] = None) -> Path:
+    """Where entries are stored: ``path``, ``$WEMD_LEADERBOARD`` or ``{data home}/leaderboard``."""
+    if path is not None:
+        return Path(path).expanduser()
+    env = os.environ.get("WEMD_LEADERBOARD")
+    if env:
+        return Path(env).expanduser()
+    from wemd.home import data_home
+
+    return data_home() / "leaderboard"
+
+
+def entry_id(record: dict[str, Any]) -> str:
+    """Identity of an entry: task, instance fingerprint, method name and predictions hash."""
+    key = "|".join([record["task"], record["data"]["instances_fingerprint"],
+                    record["method"]["name"], record["predictions_sha256"]])
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def section_of(provenance: str) -> str:
+    return "synthetic" if provenance in ("synthetic", "simulated") else provenance
+
+
+def check_record(record: dict[str, Any], *, root: Any = None, ds: Any = None) -> None:
+    """Schema, task, protocol version and the instance fingerprint recomputed from the data."""
+    validate(record)
+    task = get_task(record["task"])
+    if record["protocol_version"] != task.protocol_version:
+        raise RecordError(f"Record uses protocol {record['protocol_version']} of {task.name}; the "
+                          f"board accepts protocol {task.protocol_version}. Re-run the evaluation.")
+    data = record["data"]
+    task = task.with_params(**data["params"])
+    if task.standard != data["standard"]:
+        raise RecordError(f"Record claims standard={data['standard']} but its parameters say "
+                          f"{task.standard}.")
+    ds = ds if ds is not None else task.open(source=data["source"], root=root)
+    dfp = ds.fingerprint()
+    if dfp != data["dataset_fingerprint"] or ds.provenance != data["provenance"]:
+        raise RecordError(f"The record's dataset fingerprint {data['dataset_fingerprint'][:24]}... "
+                          f"does not match {task.dataset}/{task.split} from source "
+                          f"{data['source']!r} here ({dfp[:24]}...): it was evaluated on other data.")
+    official = task.fingerprint(ds, data["n"], dataset_fingerprint=dfp)
+    if official != data["instances_fingerprint"]:
+        raise RecordError(f"The record's instance fingerprint does not match the official "
+                          f"instances of {task.name} (n = {data['n']}) on this data; evaluate "
+                          "with this package version's task definition.")
+
+
+class Board:
+    """A leaderboard directory: submit records, list entries, show tables."""
+
+    def __init__(self, path: Optional[Union[str, "os.PathLike[str]"]] = None):
+        self.path = board_dir(path)
+
+    def submit(self, record: dict[str, Any], *, root: Any = None, ds: Any = None,
+               check: bool = True) -> Path:
+        """Validate a record (see ``check_record``) and store it as a new entry; return its path.
+
+        ``root`` is the data home holding the task's data (for the fingerprint check).
+        """
+        if check:
+            check_record(record, root=root, ds=ds)
+        else:
+            validate(record)
+        eid = entry_id(record)
+        folder = self.path / "entries" / record["task"]
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{eid}.json"
+        fd, tmp = tempfile.mkstemp(prefix=f".{eid}.", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(record, fh, indent=2, sort_keys=True)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise DuplicateEntryError(f"Entry {eid} is already on the board ({final}): same "
+                                          "task, instances, method and predictions.") from None
+        finally:
+            os.unlink(tmp)
+        return final
+
+    def entries(self, task: Optional[str] = None) -> list[dict[str, Any]]:
+        """Every stored record (with ``entry_id``), optionally of one task."""
+        base = self.path / "entries"
+        folders = [base / task] if task else sorted(p for p in base.glob("*") if p.is_dir())
+        out = []
+        for folder in folders:
+            for f in sorted(folder.glob("*.json")):
+                try:
+                    rec = json.loads(f.read_text())
+                except (OSError, json.JSONDecodeError) as exc:
+                    raise RecordError(f"Unreadable board entry {f}: {exc}") from exc
+                out.append(rec | {"entry_id": f.stem})
+        return out
+
+    def rows(self, task_name: str) -> dict[str, list[dict[str, Any]]]:
+        """Entries of a task by section (real / subset / synthetic), best first, plus the
+        papers' numbers under 'reference'."""
+        task = get_task(task_name)
+        sign = 1 if task.lower_is_better else -1
+        by: dict[str, list[dict[str, Any]]] = {s: [] for s, _ in SECTIONS}
+        for rec in self.entries(task_name):
+            by.setdefault(section_of(rec["data"]["provenance"]), []).append(rec)
+        for recs in by.values():
+            recs.sort(key=lambda r: sign * r["metrics"].get(task.primary, {}).get("mean", float("inf")))
+        by["reference"] = [r.as_dict() for r in task.references]
+        return by
+
+    def table(self, task_name: str) -> str:
+        """Terminal table of one task: real, subset and synthetic sections, then reference rows."""
+        task = get_task(task_name)
+        rows = self.rows(task_name)
+        head = f"{'method':<34} {'n':>6}  " + "  ".join(f"{m:>20}" for m in task.metrics)
+        arrow = "lower" if task.lower_is_better else "higher"
+        out = [f"{task.name}: {task.title} (protocol {task.protocol_version}; {task.primary}, "
+               f"{arrow} is better)"]
+        for sec, title in SECTIONS:
+            if not rows[sec]:
+                continue
+            out += ["", f"== {title} ==", head]
+            for r in rows[sec]:
+                name = r["method"]["name"] + ("" if r["data"]["standard"] else " †")
+                cells = "  ".join(f"{_cell(r['metrics'].get(m)):>20}" for m in task.metrics)
+                out.append(f"{name:<34} {r['data']['n']:>6}  {cells}")
+        if rows["reference"]:
+            out += ["", f"== Papers ({refs.STATUS}) ==", head]
+            for r in rows["reference"]:
+                cells = "  ".join(f"{_cell(r['metrics'].get(m)):>20}" for m in task.metrics)
+                out.append(f"{r['method'][:34]:<34} {'':>6}  {cells}")
+        if not any(rows[s] for s, _ in SECTIONS):
+            out.append("(no entries yet)")
+        if any(not r["data"]["standard"] for s, _ in SECTIONS for r in rows[s]):
+            out.append("† non-standard protocol parameters (e.g. smaller crops); not comparable.")
+        return "\n".join(out)
+
+
+def _cell(stats: Optional[dict[str, Any]]) -> str:
+    if not stats or stats.get("mean") is None:
+        return "-"
+    std = stats.get("std")
+    return f"{stats['mean']:.4g}" + (f" +- {std:.3g}" if std is not None else "")

@@ -1,0 +1,197 @@
+"""The evaluator: predictions on a task's fixed instances -> metrics, with strict input checks.
+
+``evaluate(task, predictions, source=..., root=..., n=...)`` regenerates the task's instances one
+at a time, checks every prediction (count, shape, dtype, finiteness, and order when instance ids
+are given), clips where the protocol says so, scores each instance and summarises the metrics
+overall and per group (dose bin, coverage, voltage, depth, zone ...). Every input error quotes
+the task's ``expected_input_format()``. ``Scorer`` is the streaming core, shared with
+``run_baseline`` so a baseline never holds all its predictions in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from wemd.errors import WEMDError
+from wemd.leaderboard.instances import Instance
+from wemd.leaderboard.metrics import METRICS, summarize
+from wemd.leaderboard.tasks import Task, get_task
+
+PredictionsLike = Union[str, "os.PathLike[str]", np.ndarray, Mapping[str, Any], Sequence[np.ndarray]]
+
+
+class EvaluationInputError(WEMDError, ValueError):
+    """Predictions that do not match the task's expected input format."""
+
+    def __init__(self, task: Task, problem: str):
+        super().__init__(f"{problem}\nExpected: {task.expected_input_format()}")
+
+
+@dataclass
+class EvalResult:
+    """Scores of one set of predictions on one task: a dict (``as_dict``) and a table (``str``)."""
+
+    task: str
+    protocol_version: str
+    params: dict[str, Any]
+    standard: bool
+    n: int
+    metrics: dict[str, dict[str, float]]
+    groups: dict[str, dict[str, dict[str, dict[str, float]]]]
+    predictions_sha256: str
+    per_instance: dict[str, list[float]] = field(repr=False)
+    provenance: str = ""
+    source: str = ""
+    dataset_fingerprint: str = ""
+    instances_fingerprint: str = ""
+
+    def as_dict(self, per_instance: bool = False) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "per_instance"}
+        if per_instance:
+            out["per_instance"] = self.per_instance
+        return out
+
+    def table(self) -> str:
+        """Overall and per-group mean +- std (standard error) of every metric."""
+        names = list(self.metrics)
+        tag = "" if self.provenance == "real" else f"  [{self.provenance} data: not a real-data result]"
+        lines = [f"{self.task} (protocol {self.protocol_version}{'' if self.standard else ', non-standard'}"
+                 f", n = {self.n}){tag}"]
+        width = max([len("group"), *(len(f"{g}={lab}") for g, d in self.groups.items() for lab in d)])
+        lines.append(f"  {'group':<{width}}  {'n':>6}  " + "  ".join(f"{m:>26}" for m in names))
+        rows = [("all", self.metrics)] + [(f"{g}={lab}", d) for g, labs in self.groups.items()
+                                          for lab, d in sorted(labs.items())]
+        for label, stats in rows:
+            count = next(iter(stats.values()))["n"]
+            cells = "  ".join(f"{_fmt(stats[m]):>26}" for m in names)
+            lines.append(f"  {label:<{width}}  {count:>6}  {cells}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _fmt(s: Mapping[str, float]) -> str:
+    return f"{s['mean']:.4g} +- {s['std']:.3g} ({s['se']:.2g})"
+
+
+class Scorer:
+    """Scores predictions one instance at a time and hashes them in order."""
+
+    def __init__(self, task: Task):
+        self.task = task
+        self.shape = task.prediction_shape()
+        self.values: dict[str, list[float]] = {m: [] for m in task.metrics}
+        self.group_values: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(
+            lambda: {m: [] for m in task.metrics})
+        self.hash = hashlib.sha256(f"wemd-predictions/1|{self.shape}".encode())
+        self.count = 0
+
+    def add(self, prediction: Any, instance: Instance) -> dict[str, float]:
+        """Check and score prediction number ``self.count`` against its instance."""
+        k = self.count
+        pred = np.asarray(prediction)
+        if pred.shape != self.shape:
+            raise EvaluationInputError(self.task, f"Prediction {k} has shape {pred.shape}, "
+                                                  f"expected {self.shape}.")
+        if not np.issubdtype(pred.dtype, np.floating):
+            raise EvaluationInputError(self.task, f"Prediction {k} has dtype {pred.dtype}, "
+                                                  "expected float32 or float64.")
+        pred = pred.astype(np.float32)
+        bad = int(np.count_nonzero(~np.isfinite(pred)))
+        if bad:
+            raise EvaluationInputError(self.task, f"Prediction {k} has {bad} non-finite values "
+                                                  "(NaN or inf).")
+        self.hash.update(np.ascontiguousarray(pred).tobytes())
+        if self.task.clip is not None:
+            pred = np.clip(pred, *self.task.clip)
+        scores = {m: METRICS[m][0](pred, instance.target) for m in self.task.metrics}
+        for m, v in scores.items():
+            self.values[m].append(v)
+            for g, label in instance.groups.items():
+                self.group_values[(g, label)][m].append(v)
+        self.count += 1
+        return scores
+
+    def result(self, **context: Any) -> EvalResult:
+        groups: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+        for (g, label), vals in self.group_values.items():
+            groups.setdefault(g, {})[label] = {m: summarize(v) for m, v in vals.items()}
+        return EvalResult(task=self.task.name, protocol_version=self.task.protocol_version,
+                          params=dict(self.task.params), standard=self.task.standard, n=self.count,
+                          metrics={m: summarize(v) for m, v in self.values.items()}, groups=groups,
+                          predictions_sha256=self.hash.hexdigest(),
+                          per_instance={m: list(v) for m, v in self.values.items()}, **context)
+
+
+def load_predictions(task: Task, predictions: PredictionsLike) -> tuple[Any, Optional[list[str]]]:
+    """Predictions as an indexable array (``.npy`` memory-mapped) and optional instance ids."""
+    ids = None
+    if isinstance(predictions, (str, os.PathLike)):
+        path = Path(predictions)
+        if not path.is_file():
+            raise EvaluationInputError(task, f"No predictions file at {path}.")
+        try:
+            if path.suffix == ".npy":
+                return np.load(path, mmap_mode="r", allow_pickle=False), None
+            data = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise EvaluationInputError(task, f"Cannot read {path} as .npy/.npz: {exc}") from exc
+        if not hasattr(data, "files"):
+            raise EvaluationInputError(task, f"{path} is not an .npz archive or .npy array.")
+        predictions = {k: data[k] for k in data.files}
+    if isinstance(predictions, Mapping):
+        if "predictions" not in predictions:
+            raise EvaluationInputError(task, f"No 'predictions' key; found {sorted(predictions)}.")
+        if "instance_ids" in predictions:
+            ids = [str(x) for x in np.asarray(predictions["instance_ids"]).tolist()]
+        predictions = predictions["predictions"]
+    if isinstance(predictions, np.ndarray):
+        return predictions, ids
+    if isinstance(predictions, Sequence):
+        return list(predictions), ids
+    raise EvaluationInputError(task, f"Cannot use predictions of type {type(predictions).__name__}.")
+
+
+def evaluate(task: Union[str, Task], predictions: PredictionsLike, *, source: str = "local",
+             root: Any = None, n: Optional[int] = None, ds: Any = None,
+             instance_ids: Optional[Sequence[str]] = None, progress: bool = True,
+             **overrides: Any) -> EvalResult:
+    """Score predictions on a task's fixed instances (regenerated from ``source``/``root``).
+
+    ``n`` is the number of instances (the paper's by default); ``overrides`` change protocol
+    parameters (e.g. ``crop=64``), which makes the result non-standard.
+    """
+    from tqdm.auto import tqdm
+
+    task = get_task(task, **overrides)
+    ds = ds if ds is not None else task.open(source=source, root=root)
+    preds, file_ids = load_predictions(task, predictions)
+    count = task.n_instances(ds, n)
+    if len(preds) != count:
+        raise EvaluationInputError(task, f"Got {len(preds)} predictions but the task has {count} "
+                                         f"instances{'' if n else ' by default'}; pass n={len(preds)} "
+                                         "to score a different (non-default) number.")
+    given = list(instance_ids) if instance_ids is not None else file_ids
+    if given is not None:
+        expected = task.instance_ids(ds, count)
+        if len(given) != len(expected) or given != expected:
+            first = next((i for i, (a, b) in enumerate(zip(given, expected)) if a != b), min(len(given), len(expected)))
+            raise EvaluationInputError(task, f"instance_ids differ from the task's instances at "
+                                             f"position {first} (expected "
+                                             f"{expected[first] if first < len(expected) else 'end'}); "
+                                             "keep the order of `wemd task inputs`.")
+    scorer = Scorer(task)
+    for inst in tqdm(task.instances(ds, count), total=count, desc=f"evaluate {task.name}",
+                     disable=not progress, unit="inst"):
+        scorer.add(preds[scorer.count], inst)
+    dfp = ds.fingerprint()
+    return scorer.result(provenance=ds.provenance, source=source, dataset_fingerprint=dfp,
+                         instances_fingerprint=task.fingerprint(ds, count, dataset_fingerprint=dfp))
