@@ -94,11 +94,12 @@ class SlicePotentials:
         d = self._offsets[None, :] - frac[:, 0:1], self._offsets[None, :] - frac[:, 1:2]
         wx = np.exp(-0.5 * (d[0] / SPREAD_SIGMA) ** 2)
         wy = np.exp(-0.5 * (d[1] / SPREAD_SIGMA) ** 2)
-        norm = 1.0 / (2 * np.pi * SPREAD_SIGMA**2)
+        wx /= wx.sum(axis=1, keepdims=True)  # unit weight per atom: exact forward scattering
+        wy /= wy.sum(axis=1, keepdims=True)
         ix = (base[:, 0:1] + self._offsets[None, :]) % nx
         iy = (base[:, 1:2] + self._offsets[None, :]) % ny
         flat = (ix[:, :, None] * ny + iy[:, None, :]).ravel()
-        weights = (wx[:, :, None] * wy[:, None, :]).ravel() * norm
+        weights = (wx[:, :, None] * wy[:, None, :]).ravel()
         return np.bincount(flat, weights=weights, minlength=nx * ny).reshape(nx, ny)
 
     def __call__(self, positions_xy: np.ndarray, numbers: np.ndarray) -> np.ndarray:
