@@ -54,6 +54,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _progress_flags(p)
     p.set_defaults(func=_publish)
 
+    p = sub.add_parser("croissant", help="print Croissant JSON-LD metadata of a dataset")
+    p.add_argument("name")
+    p.add_argument("--export", default=None, help="an export-hf folder: list its Parquet files")
+    p.add_argument("--mirror", default=None, help="a mirror folder: list its shards")
+    p.add_argument("--base-url", default=None, help="URL where those folders are served")
+    p.add_argument("--out", default=None, help="write to this file instead of stdout")
+    p.set_defaults(func=_croissant)
+
 
 def _progress_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
@@ -110,4 +118,20 @@ def _publish(args: argparse.Namespace) -> int:
     verb = "would upload" if args.dry_run else "uploaded"
     print(f"{verb} {len(plan['files'])} file(s) from {plan['folder']} to "
           f"https://huggingface.co/datasets/{plan['repo']}")
+    return 0
+
+
+def _croissant(args: argparse.Namespace) -> int:
+    import json
+
+    from wemd.croissant import croissant
+
+    text = json.dumps(croissant(args.name, export=args.export, mirror=args.mirror,
+                                base_url=args.base_url), indent=2) + "\n"
+    if args.out:
+        from wemd.atomic import write_text
+
+        write_text(args.out, text)
+    else:
+        sys.stdout.write(text)
     return 0

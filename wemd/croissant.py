@@ -1,0 +1,142 @@
+"""Croissant (MLCommons, 1.1) JSON-LD metadata for one dataset, generated from the catalog.
+
+The record set describes the Parquet layout that ``wemd export-hf`` writes (one field per column,
+arrays with ``isArray``/``arrayShape``); the distribution lists that layout as a file set and,
+when given, every file of an export folder and of a mirror with its sha256 and size. Nothing
+here needs mlcroissant; the tests validate the output with it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from wemd import catalog
+from wemd.catalog import DatasetSpec
+from wemd.hf import data_column, encoding
+from wemd.home import PathLike
+from wemd.loaders.sources import sha256_file
+
+CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
+LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
+
+# The Croissant vocabulary: schema.org terms plus the cr: namespace (as the Croissant spec lists it).
+CONTEXT: dict[str, Any] = {
+    "@language": "en", "@vocab": "https://schema.org/", "sc": "https://schema.org/",
+    "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
+    "dct": "http://purl.org/dc/terms/", "conformsTo": "dct:conformsTo",
+    "data": {"@id": "cr:data", "@type": "@json"}, "examples": {"@id": "cr:examples", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    **{term: f"cr:{term}" for term in (
+        "citeAs", "column", "equivalentProperty", "extract", "field", "fileProperty", "fileObject",
+        "fileSet", "format", "includes", "isLiveDataset", "jsonPath", "key", "md5", "parentField",
+        "path", "recordSet", "references", "regex", "repeated", "replace", "samplingRate",
+        "separator", "source", "subField", "transform")},
+}
+
+
+def croissant(name: str, export: Optional[PathLike] = None, mirror: Optional[PathLike] = None,
+              base_url: Optional[str] = None) -> dict[str, Any]:
+    """The Croissant JSON-LD of ``name``.
+
+    ``export``: a ``wemd export-hf`` folder whose Parquet shards are listed with sha256;
+    ``mirror``: a ``wemd mirror build`` folder whose tar shards are listed likewise;
+    ``base_url``: where those folders are served (default: URLs relative to the folder).
+    """
+    spec = catalog.get(name)
+    file_set = f"{name}-parquet"
+    distribution: list[dict[str, Any]] = [{
+        "@type": "cr:FileSet", "@id": file_set, "name": file_set,
+        "description": "Parquet shards written by `wemd export-hf`, one config per dataset.",
+        "encodingFormat": "application/x-parquet", "includes": f"{name}/*.parquet"}]
+    if export is not None:
+        distribution += _file_objects(Path(export), sorted((Path(export) / name).glob("*.parquet")),
+                                      "application/x-parquet", base_url)
+    if mirror is not None:
+        from wemd.mirror import MIRROR_MANIFEST
+
+        folder = Path(mirror) / name
+        if not (folder / MIRROR_MANIFEST).is_file():
+            from wemd.errors import WEMDError
+
+            raise WEMDError(f"{folder} has no {MIRROR_MANIFEST}; build it with `wemd mirror build "
+                            f"{name} {mirror}`.")
+        shards = [s["path"] for s in json.loads((folder / MIRROR_MANIFEST).read_text())["shards"]]
+        distribution += _file_objects(Path(mirror), [folder / MIRROR_MANIFEST], "application/json", base_url)
+        distribution += _file_objects(Path(mirror), [folder / s for s in shards], "application/x-tar", base_url)
+    return {
+        "@context": CONTEXT,
+        "@type": "sc:Dataset",
+        "conformsTo": CONFORMS_TO,
+        "name": f"wemd-{name}",
+        "description": f"{spec.description}. Part of the Warwick Electron Microscopy Datasets (WEMD); "
+                       f"fixed {spec.partition} partition: "
+                       + ", ".join(f"{s} {n}" for s, n in spec.splits.items()) + ".",
+        "url": catalog.LANDING_PAGE,
+        "sameAs": f"https://doi.org/{catalog.DATA_DOI}",
+        "license": LICENSE_URL,
+        "version": f"{catalog.CATALOG_VERSION}.0.0",
+        "datePublished": f"{spec.paper['year']}-01-01",
+        "citeAs": _citation(spec),
+        "keywords": ["electron microscopy", spec.family, "wemd"],
+        "distribution": distribution,
+        "recordSet": [{"@type": "cr:RecordSet", "@id": name, "name": name,
+                       "description": f"One record per item of {name}, in the published order.",
+                       "field": _fields(spec, file_set)}],
+    }
+
+
+def _file_objects(base: Path, paths: list[Path], fmt: str, base_url: Optional[str]) -> list[dict[str, Any]]:
+    out = []
+    for p in paths:
+        rel = p.relative_to(base).as_posix()
+        out.append({"@type": "cr:FileObject", "@id": rel, "name": rel, "encodingFormat": fmt,
+                    "contentUrl": f"{base_url.rstrip('/')}/{rel}" if base_url else rel,
+                    "contentSize": f"{p.stat().st_size} B", "sha256": sha256_file(p)})
+    return out
+
+
+def _citation(spec: DatasetSpec) -> str:
+    p = spec.paper
+    doi = f", doi:{p['doi']}" if p.get("doi") else ""
+    return f"{p['authors']}, \"{p['title']}\", {p['journal']} ({p['year']}){doi}. Data: doi:{catalog.DATA_DOI}"
+
+
+def _field(name: str, file_set: str, column: str, data_type: str, description: str,
+           shape: Optional[str] = None, **source: Any) -> dict[str, Any]:
+    field: dict[str, Any] = {"@type": "cr:Field", "@id": f"{name}/{column}", "name": column,
+                             "description": description, "dataType": data_type,
+                             "source": {"fileSet": {"@id": file_set}, **(source or {"extract": {"column": column}})}}
+    if shape is not None:
+        field.update({"cr:isArray": True, "cr:arrayShape": shape})
+    return field
+
+
+def _fields(spec: DatasetSpec, file_set: str) -> list[dict[str, Any]]:
+    n, col, kind = spec.name, data_column(spec), encoding(spec)
+    shape = ",".join(map(str, spec.item_shape or ()))
+    fields = [
+        _field(n, file_set, "split", "sc:Text", "train, validation or test (from the file name)",
+               extract={"fileProperty": "filename"},
+               transform={"regex": r"^(train|validation|test|unassigned)-\d+-of-\d+\.parquet$"}),
+        _field(n, file_set, "id", "sc:Text", "the item's id in the native layout (file or array row)"),
+        _field(n, file_set, "sha256", "sc:Text", "sha256 of the item's stored content (native digest)"),
+        _field(n, file_set, "provenance", "sc:Text", "real, subset, synthetic or simulated"),
+    ]
+    if kind == "array":
+        fields.append(_field(n, file_set, col, "cr:Float32", f"float32 array {spec.item_shape}", shape))
+    elif kind == "complex":
+        fields.append(_field(n, file_set, col, "cr:Float32", "complex64 exit wavefunction as float32 "
+                             "(..., 2): real, imaginary", shape + ",2"))
+        fields.append(_field(n, file_set, "meta", "sc:Text", "simulation record (JSON text)"))
+    elif kind == "raw":
+        fields.append(_field(n, file_set, col, "cr:Float32", "row-major little-endian float32 bytes "
+                             "of one image; reshape with `shape`", "-1,-1"))
+        fields.append(_field(n, file_set, "shape", "cr:Int32", "(height, width)", "2"))
+    else:
+        fields.append(_field(n, file_set, col, "sc:Text", "the CIF file's text"))
+        fields += [_field(n, file_set, c, t, d) for c, t, d in (
+            ("cod_id", "sc:Text", "COD id"), ("journal", "sc:Text", "journal of publication"),
+            ("url", "sc:URL", "COD address of the CIF"))]
+    return fields
