@@ -113,7 +113,9 @@ def run_one(cfg: StudyConfig, run: dict[str, Any], train: np.ndarray, val: np.nd
     torch = require("torch", "torch")
     from wemd.baselines.alrc import ALRC
     from wemd.baselines.models import Supersampler
+    from wemd.baselines.training import resolve_device
 
+    device = resolve_device(device)
     seed = cfg.seed * 1_000_003 + run["repeat"] * 1009 + run["batch_size"]
     torch.manual_seed(seed)
     model = Supersampler(scale=2, width=cfg.width).to(device)
@@ -171,7 +173,7 @@ def run_study(cfg: StudyConfig, out: Path, device: str = "cpu",
         cache["runs"][_run_key(run)] = run_one(cfg, run, train, val, device)
         write_json(cache_path, cache)
     study = {"config": dataclasses.asdict(cfg), "provenance": provenance,
-             "fingerprint": fingerprint, "device": device,
+             "fingerprint": fingerprint, "device": str(device),
              "runs": [cache["runs"][_run_key(r)] for r in cfg.runs()]}
     study["table"] = summarize(study["runs"], cfg)
     png = out.with_suffix(".png")

@@ -27,7 +27,7 @@ from wemd.atomic import atomic_path, write_json
 from wemd.errors import WEMDError, require
 
 __all__ = ["DEFAULT_MODEL", "TrainConfig", "TrainingError", "build_from_checkpoint", "predict",
-           "train", "train_seed"]
+           "resolve_device", "train", "train_seed"]
 
 #: the reference network of each task family
 DEFAULT_MODEL = {"tem_denoise": "atrous-denoiser", "stem_completion": "partial-scan",
@@ -165,7 +165,8 @@ class _Batches:
 
 
 # -- the loop ----------------------------------------------------------------------------------
-def _device(name: str) -> Any:
+def resolve_device(name: str) -> Any:
+    """A torch device, or a clear error when CUDA is asked for and absent."""
     torch = require("torch", "torch")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -215,7 +216,7 @@ def train_seed(cfg: TrainConfig, seed: int, out: Path, device: str = "cpu",
     from wemd.baselines.alrc import ALRC
     from wemd.baselines.models import build_model
 
-    dev = _device(device)
+    dev = resolve_device(device)
     task = cfg.task_obj()
     name = cfg.model_name()
     _check_model(task.family, name)
@@ -282,7 +283,7 @@ def predict(model: Any, task: Any, ds: Any, n: Optional[int], path: Path, device
     torch = require("torch", "torch")
     from tqdm.auto import tqdm
 
-    dev = _device(device)
+    dev = resolve_device(device)
     count = task.n_instances(ds, n)
     shape = (count,) + tuple(task.prediction_shape())
     model = model.to(dev).eval()

@@ -14,6 +14,8 @@ COMMANDS = (
     "wemd.cli.data",
     "wemd.cli.get",
     "wemd.cli.simulate",
+    "wemd.cli.train",
+    "wemd.cli.tasks",
 )
 
 

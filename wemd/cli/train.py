@@ -1,0 +1,143 @@
+"""Sub-commands for the learned baselines: ``train`` and the ALRC evidence study."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a reference network on a task (>= 3 seeds), "
+                                     "predict its instances, score them and write a result record")
+    p.add_argument("task", help="task name (see `wemd tasks`)")
+    p.add_argument("--model", default=None, help="network (default: the task family's reference: "
+                   "atrous-denoiser, partial-scan, supersampler or phase-recovery)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--width", type=int, default=16, help="network width (32-64 on a GPU)")
+    p.add_argument("--train-crop", type=int, default=96,
+                   help="train on crops this size (0: the task's crop); prediction is full size")
+    p.add_argument("--no-alrc", action="store_true", help="train without adaptive LR clipping")
+    p.add_argument("--alrc-n", type=float, default=3.0, help="ALRC: standard deviations (n_max)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a task protocol parameter (non-standard, flagged), e.g. crop=96")
+    p.add_argument("--n", type=int, default=None, help="number of test instances (default: the task's)")
+    p.add_argument("--source", default="local", help="data source: local, synthetic, hf")
+    p.add_argument("--root", default=None, help="data home or dataset folder")
+    p.add_argument("--out", default=None, help="output folder (default: wemd-runs/TASK-MODEL)")
+    _device_args(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("alrc-study", help="ALRC evidence study (the ALRC paper's Table 1 on "
+                                          "stem_96x96); also `wemd baseline alrc-study`")
+    _study_args(p)
+    if "baseline" in sub.choices:  # the leaderboard's `baseline` group: add ours to it
+        register_baseline_subcommands(_subparsers_of(sub.choices["baseline"]))
+
+
+def register_baseline_subcommands(baseline_sub: argparse._SubParsersAction) -> None:
+    """Add ``alrc-study`` to a ``wemd baseline`` sub-command group."""
+    _study_args(baseline_sub.add_parser("alrc-study", help="ALRC evidence study on stem_96x96"))
+
+
+def _subparsers_of(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest="baseline_command", metavar="COMMAND")
+
+
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (1 is fastest for small networks on a busy machine)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _study_args(p: argparse.ArgumentParser) -> None:
+    from_defaults = "(default: %(default)s)"
+    p.add_argument("--out", default="alrc.md", help=f"Markdown report; .png/.json beside it {from_defaults}")
+    p.add_argument("--dataset", default="stem_96x96")
+    p.add_argument("--source", default="auto", help="auto (local data, else synthetic), local, synthetic")
+    p.add_argument("--root", default=None)
+    p.add_argument("--losses", nargs="+", default=["squared", "quartic"], choices=["squared", "quartic"])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--thresholds", nargs="+", default=["2", "3", "4", "none"],
+                   help="ALRC n values; 'none' trains without ALRC")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--tail", type=int, default=None, help="final training losses averaged per run")
+    _device_args(p)
+    p.set_defaults(func=_study, threads=1)
+
+
+def _param(text: str) -> tuple[str, Any]:
+    from wemd.errors import WEMDError
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise WEMDError(f"--param takes KEY=VALUE (e.g. crop=96), not {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _setup_torch(args: argparse.Namespace) -> None:
+    from wemd.errors import require
+
+    torch = require("torch", "torch")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wemd.baselines.training import TrainConfig, train
+
+    _setup_torch(args)
+    cfg = TrainConfig(task=args.task, model=args.model, seeds=tuple(args.seeds), steps=args.steps,
+                      batch_size=args.batch_size, lr=args.lr, width=args.width,
+                      train_crop=args.train_crop or None, alrc=not args.no_alrc,
+                      alrc_n=args.alrc_n, overrides=tuple(_param(t) for t in args.param),
+                      n=args.n, source=args.source, root=args.root)
+    out = Path(args.out or f"wemd-runs/{cfg.task}-{cfg.model_name()}")
+    record = train(cfg, out, device=args.device, progress=not args.quiet)
+    data = record["data"]
+    if data["provenance"] != "real":
+        print(f"NOTE: {data['provenance']} data - not a result on the published data.")
+    print(f"{record['task']} / {record['method']['name']} ({len(record['runs'])} seeds, "
+          f"n = {data['n']}{'' if data['standard'] else ', non-standard'}):")
+    for metric, stats in record["metrics"].items():
+        per_seed = ", ".join(f"{r['metrics'][metric]['mean']:.4g}" for r in record["runs"])
+        print(f"  {metric}: {stats['mean']:.4g} +- {stats['std']:.3g} over seeds ({per_seed})")
+    print(f"record: {out / 'record.json'}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from wemd.baselines.alrc_study import StudyConfig, run_study
+    from wemd.errors import WEMDError
+
+    _setup_torch(args)
+    try:
+        thresholds = tuple(None if t.lower() in ("none", "inf") else float(t) for t in args.thresholds)
+    except ValueError as exc:
+        raise WEMDError(f"--thresholds takes numbers or 'none': {exc}") from None
+    given = {"repeats": args.repeats, "steps": args.steps, "tail": args.tail}
+    cfg = StudyConfig(dataset=args.dataset, source=args.source, root=args.root,
+                      losses=tuple(args.losses), batch_sizes=tuple(args.batch_sizes),
+                      thresholds=thresholds, **{k: v for k, v in given.items() if v is not None})
+    cfg = dataclasses.replace(cfg, tail=min(cfg.tail, cfg.steps))
+    study = run_study(cfg, Path(args.out), device=args.device, progress=not args.quiet)
+    print(Path(args.out).read_text())
+    if study["provenance"] != "real":
+        print(f"NOTE: computed on {study['provenance']} data.")
+    return 0
