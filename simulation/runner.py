@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -85,7 +84,6 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
     from wemd.simulation.backends import Job, make_backend
 
     out_path = Path(out)
-    started = time.perf_counter()
     try:
         crystal = crystal or read_cif(task.cif_path)
         hyper = sample_hyperparameters(protocol, _draw_name(variant, task.name), task.draw,
@@ -110,7 +108,6 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
                             "resized_to": list(stored.shape) if small else None},
             "software": {"wemd": __version__, "backend": backend, "backend_version":
                          engine.version()},
-            "seconds": round(time.perf_counter() - started, 3),
         }
         array_path, meta_path = _staged(out_path, task)
         save_npy(array_path, stored)
