@@ -20,7 +20,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from wemd.errors import WEMDError
-from wemd.leaderboard.instances import Instance
+from wemd.leaderboard.instances import Instance, label_key
 from wemd.leaderboard.metrics import METRICS, summarize
 from wemd.leaderboard.tasks import Task, get_task
 
@@ -67,7 +67,7 @@ class EvalResult:
         width = max([len("group"), *(len(f"{g}={lab}") for g, d in self.groups.items() for lab in d)])
         lines.append(f"  {'group':<{width}}  {'n':>6}  " + "  ".join(f"{m:>26}" for m in names))
         rows = [("all", self.metrics)] + [(f"{g}={lab}", d) for g, labs in self.groups.items()
-                                          for lab, d in sorted(labs.items())]
+                                          for lab, d in sorted(labs.items(), key=lambda kv: label_key(kv[0]))]
         for label, stats in rows:
             count = next(iter(stats.values()))["n"]
             cells = "  ".join(f"{_fmt(stats[m]):>26}" for m in names)

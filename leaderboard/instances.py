@@ -61,6 +61,14 @@ def bin_label(value: float, edges: tuple[float, ...], unit: str = "") -> str:
     return f"outside [{edges[0]:g}, {edges[-1]:g}){unit}"
 
 
+def label_key(label: str) -> tuple:
+    """Sort key of group labels: by the first number in the label, then the text."""
+    import re
+
+    nums = re.findall(r"[-+]?\d*\.?\d+", label)
+    return (float(nums[0]) if nums else math.inf, label)
+
+
 def _plane(item: np.ndarray, what: str) -> np.ndarray:
     a = np.asarray(item)
     if a.ndim == 3 and a.shape[-1] == 1:

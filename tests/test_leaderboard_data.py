@@ -21,12 +21,12 @@ from tests.fakedata import make_dataset
 SIZES = {"tem_full": 256, "stem_crops": 128, "stem_crops_96x96": 96}
 
 
-def structured(size: int, rng: np.random.Generator) -> np.ndarray:
+def structured(size: int, rng: np.random.Generator, periods: tuple[float, float] = (8, 16)) -> np.ndarray:
     """A positive TEM/STEM-like image: lattice fringes of random period and angle + smooth field."""
     from scipy.ndimage import gaussian_filter
 
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
-    period, angle = rng.uniform(5, 12), rng.uniform(0, np.pi)
+    period, angle = rng.uniform(*periods), rng.uniform(0, np.pi)
     k = 2 * np.pi / period
     a = k * (x * np.cos(angle) + y * np.sin(angle))
     b = k * (-x * np.sin(angle) + y * np.cos(angle))
@@ -57,7 +57,7 @@ def make_structured(name: str, home: Path, counts: dict[str, int], seed: int = 0
         arr.flush()
     else:
         for f in sorted(folder.glob("*/*.tif")):
-            tifffile.imwrite(f, structured(SIZES[name], rng))
+            tifffile.imwrite(f, structured(SIZES[name], rng, (16, 32) if name == "tem_full" else (8, 16)))
     return folder
 
 

@@ -1,0 +1,222 @@
+"""Board pages: Markdown and static HTML (sortable tables) with matplotlib plots per task.
+
+``render(out_dir, board)`` writes ``index.md``, ``index.html`` and ``plots/*.png``: per task a
+bar chart of the primary metric (papers' numbers hatched, marked "reported, not reproduced"), a
+breakdown by the task's first group (dose bin, voltage, ...), and for the spiral completion tasks
+the error against coverage. Real, subset and synthetic results are separate sections.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from wemd.atomic import atomic_path, write_text
+from wemd.leaderboard import references as refs
+from wemd.leaderboard.board import SECTIONS, Board
+from wemd.leaderboard.instances import label_key
+from wemd.leaderboard.tasks import Task, tasks
+
+_SORT_JS = """<script>
+document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+  th.addEventListener('click', function () {
+    var table = th.closest('table'), body = table.tBodies[0];
+    var rows = Array.from(body.rows), asc = th.dataset.asc !== '1';
+    rows.sort(function (a, b) {
+      var x = a.cells[col].dataset.v || a.cells[col].textContent;
+      var y = b.cells[col].dataset.v || b.cells[col].textContent;
+      var fx = parseFloat(x), fy = parseFloat(y);
+      var c = (isNaN(fx) || isNaN(fy)) ? x.localeCompare(y) : fx - fy;
+      return asc ? c : -c;
+    });
+    th.dataset.asc = asc ? '1' : '0';
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+</script>"""
+_CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+        "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px}"
+        "th{cursor:pointer;background:#eee}tr.ref td{color:#666;font-style:italic}"
+        "img{max-width:48%;margin:4px}.warn{color:#a40}")
+
+
+def _stat(s: Optional[dict[str, Any]]) -> tuple[str, str]:
+    """(display text, sort value) of a metric summary."""
+    if not s or s.get("mean") is None:
+        return "-", ""
+    std = s.get("std")
+    return f"{s['mean']:.4g}" + (f" ± {std:.3g}" if std is not None else ""), f"{s['mean']:.8g}"
+
+
+def _rows(task: Task, board: Board) -> list[tuple[str, list[list[tuple[str, str]]]]]:
+    """Per section: rows of (text, sort value) cells: method, n, date, metrics..."""
+    by = board.rows(task.name)
+    out = []
+    for sec, title in SECTIONS:
+        rows = []
+        for r in by[sec]:
+            mark = "" if r["data"]["standard"] else " †"
+            cells = [(r["method"]["name"] + mark, ""), (str(r["data"]["n"]), str(r["data"]["n"])),
+                     (r["date"][:10], "")]
+            rows.append(cells + [_stat(r["metrics"].get(m)) for m in task.metrics])
+        if rows:
+            out.append((title, rows))
+    ref_rows = [[(r["method"], ""), ("", ""), ("paper", "")] + [_stat(r["metrics"].get(m)) for m in task.metrics]
+                for r in by["reference"]]
+    if ref_rows:
+        out.append((f"Papers: {refs.STATUS}", ref_rows))
+    return out
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _savefig(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
+    import matplotlib.pyplot as plt
+
+    by = board.rows(task.name)
+    labels, values, errs, styles = [], [], [], []
+    for sec, _ in SECTIONS:
+        for r in by[sec]:
+            s = r["metrics"].get(task.primary) or {}
+            if s.get("mean") is None:
+                continue
+            labels.append(f"{r['method']['name']} [{sec}]")
+            values.append(s["mean"])
+            errs.append(s.get("std") or 0.0)
+            styles.append(sec)
+    if not labels:
+        return None
+    for r in by["reference"]:
+        if task.primary in r["metrics"]:
+            labels.append(f"{r['method']} [paper]")
+            values.append(r["metrics"][task.primary]["mean"])
+            errs.append(r["metrics"][task.primary]["std"] or 0.0)
+            styles.append("reference")
+    colours = {"real": "tab:blue", "subset": "tab:cyan", "synthetic": "tab:orange", "reference": "0.8"}
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(labels) + 1.2))
+    bars = ax.barh(range(len(labels)), values, xerr=errs, color=[colours[s] for s in styles],
+                   error_kw={"lw": 0.8})
+    for bar, s in zip(bars, styles):
+        if s == "reference":
+            bar.set_hatch("//")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{task.primary} ({'lower' if task.lower_is_better else 'higher'} is better); "
+                  "hatched: reported, not reproduced")
+    ax.set_title(task.name, fontsize=10)
+    return _savefig(fig, out / "plots" / f"{_slug(task.name)}.png")
+
+
+def _group_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
+    import matplotlib.pyplot as plt
+
+    recs = [r for sec, _ in SECTIONS for r in board.rows(task.name)[sec] if r.get("groups")]
+    if not recs:
+        return None
+    key = next(iter(recs[0]["groups"]))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for r in recs:
+        labs = sorted(r["groups"].get(key, {}), key=label_key)
+        ys = [r["groups"][key][lab][task.primary]["mean"] for lab in labs]
+        ax.plot(range(len(labs)), ys, marker="o", ls="-" if r["data"]["provenance"] == "real" else "--",
+                label=f"{r['method']['name']} [{r['data']['provenance']}]")
+        ax.set_xticks(range(len(labs)), labs, fontsize=7, rotation=20)
+    ax.set_xlabel(key)
+    ax.set_ylabel(task.primary)
+    ax.set_title(f"{task.name} by {key}", fontsize=10)
+    ax.legend(fontsize=7)
+    return _savefig(fig, out / "plots" / f"{_slug(task.name)}_by_{_slug(key)}.png")
+
+
+def _coverage_plot(board: Board, out: Path) -> Optional[Path]:
+    """RMS against 1/coverage for every method on the spiral completion tasks."""
+    import matplotlib.pyplot as plt
+
+    spiral = [t for t in tasks().values() if t.params.get("path") == "spiral"]
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for t in spiral:
+        for sec, _ in SECTIONS:
+            for r in board.rows(t.name)[sec]:
+                s = r["metrics"].get("rms") or {}
+                if s.get("mean") is not None:
+                    curves.setdefault(f"{r['method']['name']} [{sec}]", []).append(
+                        (1 / t.params["coverage"], s["mean"]))
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, pts in sorted(curves.items()):
+        pts.sort()
+        ax.plot(*zip(*pts), marker="o", label=label)
+    paper = sorted((float(k), v) for k, v in refs.SPIRAL_RMS.items())
+    ax.plot(*zip(*paper), "k--", marker="s", label=f"paper generator ({refs.STATUS})")
+    ax.set_xlabel("1 / coverage (spiral scan)")
+    ax.set_ylabel("RMS error on [0, 1]")
+    ax.set_title("Partial STEM completion: error against coverage", fontsize=10)
+    ax.legend(fontsize=7)
+    return _savefig(fig, out / "plots" / "stem_completion_coverage.png")
+
+
+def render(out_dir: Union[str, Path], board: Optional[Board] = None) -> list[Path]:
+    """Write the board's Markdown, HTML and plots to ``out_dir``; return the written paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    board = board or Board()
+    out = Path(out_dir)
+    written: list[Path] = []
+    md = ["# WEMD leaderboard", "",
+          "Scores are computed by `wemd` from predictions on each task's fixed instances. Paper rows "
+          f"are {refs.STATUS}. † marks non-standard protocol parameters.", ""]
+    body = ["<h1>WEMD leaderboard</h1>", f"<p>Scores are computed by <code>wemd</code> from "
+            f"predictions on each task's fixed instances. Paper rows are <i>{refs.STATUS}</i>. "
+            "† marks non-standard protocol parameters. Click a column to sort.</p>"]
+    cov = _coverage_plot(board, out)
+    if cov:
+        written.append(cov)
+        md += ["![error against coverage](plots/stem_completion_coverage.png)", ""]
+        body.append('<img src="plots/stem_completion_coverage.png" alt="error against coverage">')
+    for task in tasks().values():
+        sections = _rows(task, board)
+        header = ["method", "n", "date"] + list(task.metrics)
+        md += [f"## {task.name}", "", f"{task.title}. Data: `{task.dataset}/{task.split}`, protocol "
+               f"{task.protocol_version}, primary metric `{task.primary}` "
+               f"({'lower' if task.lower_is_better else 'higher'} is better).", ""]
+        body += [f'<h2 id="{html.escape(task.name)}">{html.escape(task.name)}</h2>',
+                 f"<p>{html.escape(task.title)}. Data: <code>{task.dataset}/{task.split}</code>, "
+                 f"protocol {task.protocol_version}, primary metric <code>{task.primary}</code>.</p>"]
+        for title, rows in sections:
+            cls = ' class="ref"' if title.startswith("Papers") else ""
+            warn = ' class="warn"' if title.startswith("Synthetic") else ""
+            md += [f"**{title}**", "", "| " + " | ".join(header) + " |",
+                   "|" + "---|" * len(header)]
+            md += ["| " + " | ".join(c[0].replace("|", "/") for c in row) + " |" for row in rows]
+            md.append("")
+            body += [f"<h3{warn}>{html.escape(title)}</h3>", '<table class="sortable"><thead><tr>'
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+            body += [f"<tr{cls}>" + "".join(f'<td data-v="{html.escape(v)}">{html.escape(t)}</td>'
+                                            for t, v in row) + "</tr>" for row in rows]
+            body.append("</tbody></table>")
+        for plot in (_bar_plot(task, board, out), _group_plot(task, board, out)):
+            if plot:
+                written.append(plot)
+                rel = plot.relative_to(out).as_posix()
+                md += [f"![{plot.stem}]({rel})", ""]
+                body.append(f'<img src="{rel}" alt="{html.escape(plot.stem)}">')
+    written.append(write_text(out / "index.md", "\n".join(md) + "\n"))
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>WEMD leaderboard</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + f"\n{_SORT_JS}</body></html>\n")
+    written.append(write_text(out / "index.html", page))
+    return written
