@@ -189,10 +189,14 @@ class CltemBackend:
                                "--cltem PATH (or set WEMD_CLTEM)")
         self.executable, self.device = found, device
         self.kernel_terms, self.timeout = kernel_terms, timeout
+        self._version: Optional[str] = None
 
     def version(self) -> str:
-        out = subprocess.run([self.executable, "-v"], capture_output=True, text=True, timeout=60)
-        return out.stdout.strip() or "clTEM (version unknown)"
+        if self._version is None:
+            out = subprocess.run([self.executable, "-v"], capture_output=True, text=True,
+                                 timeout=60)
+            self._version = out.stdout.strip() or "clTEM (version unknown)"
+        return self._version
 
     def command(self, cif: Path, outdir: Path, config: Path, hyper: dict[str, Any]) -> list[str]:
         w, d = hyper["width_nm"] * 10.0, hyper["depth_nm"] * 10.0

@@ -81,14 +81,14 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
              backend_options: dict[str, Any], crystal: Optional[Crystal] = None) -> dict[str, Any]:
     """Simulate one task and stage its array and metadata; returns a status record."""
     from wemd import __version__
-    from wemd.simulation.backends import Job, make_backend
+    from wemd.simulation.backends import Job
 
     out_path = Path(out)
     try:
         crystal = crystal or read_cif(task.cif_path)
         hyper = sample_hyperparameters(protocol, _draw_name(variant, task.name), task.draw,
                                        task.seed)
-        engine = make_backend(backend, **backend_options)
+        engine = _engine(backend, backend_options)
         job = Job(Path(task.cif_path), crystal, hyper, protocol, task.draw, task.seed)
         wave, used = engine.run(job)
         if not np.all(np.isfinite(wave)):
@@ -118,6 +118,21 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
         return {"key": task.key, "split": task.split, "ok": False, "cif": task.name,
                 "draw": task.draw, "stage": "simulate",
                 "reason": f"{type(exc).__name__}: {exc}"}
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+def _engine(backend: str, options: dict[str, Any]):
+    """One backend object per process and configuration (its version is asked once)."""
+    import json
+
+    from wemd.simulation.backends import make_backend
+
+    key = json.dumps([backend, options], sort_keys=True, default=str)
+    if key not in _ENGINES:
+        _ENGINES[key] = make_backend(backend, **options)
+    return _ENGINES[key]
 
 
 def _draw_name(variant: str, name: str) -> str:
@@ -327,6 +342,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     if backend == "numpy" and "workers" not in backend_options:
         # one FFT thread per Dask worker process; all cores in a single process
         backend_options = {"workers": 1 if (workers and workers > 1) or scheduler else -1}
+    _engine(backend, backend_options)  # fail fast on a missing extra or executable
     paths = resolve_cifs(cifs, out / ".cifs", cod_url)
     crystals, failures = load_crystals(paths, split_of)
     if not crystals:
@@ -355,6 +371,10 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         failures += [r for r in results if not r["ok"]]
         write_json(out / FAILURES, failures)
     counts = finalize(out, variant, tasks, small)
+    if not counts:
+        reasons = sorted({f["reason"] for f in failures if f.get("stage") == "simulate"})
+        raise SimulationRunError(f"no exit wave could be simulated ({'; '.join(reasons[:3])}); "
+                                 f"see {out / FAILURES}")
     generator = {"backend": backend, "seed": seed, "wemd": __version__, "command": command or
                  "wemd.simulation.simulate_dataset", "protocol": protocol.to_json(),
                  "protocol_overrides": protocol_overrides or {}, "cifs": len(crystals),
