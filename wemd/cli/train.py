@@ -1,4 +1,4 @@
-"""Sub-commands for the learned baselines: ``train`` and the ALRC evidence study."""
+"""Sub-commands for the learned baselines: ``train``, ``export-model`` and the ALRC study."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default: wemd-runs/TASK-MODEL)")
     _device_args(p)
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("export-model", help="package one seed of a `wemd train` run as pretrained "
+                                            "weights with a model card (a mirror folder)")
+    p.add_argument("run", help="the run folder of `wemd train` (holds record.json)")
+    p.add_argument("name", help="name to load it by, e.g. atrous-tem-low-dose")
+    p.add_argument("--out", default="pretrained", help="mirror folder: serve as <mirror>/pretrained/")
+    p.add_argument("--seed", type=int, default=None, help="seed to release (default: the first)")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("alrc-study", help="ALRC evidence study (the ALRC paper's Table 1 on "
                                           "stem_96x96); also `wemd baseline alrc-study`")
@@ -116,6 +124,16 @@ def _train(args: argparse.Namespace) -> int:
         per_seed = ", ".join(f"{r['metrics'][metric]['mean']:.4g}" for r in record["runs"])
         print(f"  {metric}: {stats['mean']:.4g} +- {stats['std']:.3g} over seeds ({per_seed})")
     print(f"record: {out / 'record.json'}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from wemd.baselines.pretrained import export_pretrained
+
+    entry = export_pretrained(args.run, args.name, args.out, seed=args.seed)
+    print(f"{entry.name}: {args.out}/{entry.file} (sha256 {entry.sha256}), card {args.out}/{entry.card}")
+    if entry.provenance != "real":
+        print(f"NOTE: trained on {entry.provenance} data.")
     return 0
 
 
