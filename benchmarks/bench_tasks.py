@@ -24,7 +24,7 @@ import numpy as np
 
 def tem_like(size: int, rng: np.random.Generator) -> np.ndarray:
     """A high-dose TEM-like micrograph on [0, 1] (not a physical simulation)."""
-    from scipy.ndimage import gaussian_filter
+    from scipy.ndimage import gaussian_filter, zoom
 
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
     img = np.zeros((size, size))
@@ -33,11 +33,12 @@ def tem_like(size: int, rng: np.random.Generator) -> np.ndarray:
         k = 2 * np.pi / period
         u = k * (x * np.cos(angle) + y * np.sin(angle))
         v = k * (-x * np.sin(angle) + y * np.cos(angle))
-        grain = gaussian_filter((rng.random((size // 64, size // 64)) > 0.5).astype(float), 1)
-        grain = np.kron(grain, np.ones((64, 64))) > 0.5
+        grain = zoom(gaussian_filter(rng.random((size // 64, size // 64)), 1), 64, order=1)
+        grain = grain > np.median(grain)
         img += grain * rng.uniform(0.2, 0.6) * (np.cos(u) + np.cos(v) * rng.uniform(0, 1))
     img += 0.3 * gaussian_filter(rng.normal(size=(size, size)), rng.uniform(1, 3)) * 4
-    img += gaussian_filter(rng.normal(size=(size, size)), size / 8) * size / 16
+    coarse = gaussian_filter(rng.normal(size=(size // 64, size // 64)), 2.0)  # thickness variation
+    img += zoom(coarse / (np.ptp(coarse) + 1e-12), 64, order=3)
     img = (img - img.min()) / np.ptp(img)
     counts = rng.poisson((0.2 + img) * 2500 / 0.2)  # >= 2500 counts per pixel
     return ((counts - counts.min()) / np.ptp(counts)).astype(np.float32)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -81,18 +82,15 @@ class RecordError(WEMDError, ValueError):
 
 
 def hardware() -> dict[str, Any]:
-    """What ran the method: platform, CPU count, and the GPU when torch sees one."""
+    """What ran the method: platform, CPU count, and the GPU when an imported torch sees one
+    (torch is not imported here just to look: that takes seconds)."""
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
                             "processor": platform.processor() or platform.machine(),
                             "cpus": os.cpu_count(), "python": platform.python_version(),
                             "numpy": np.__version__}
-    try:
-        import torch  # noqa: PLC0415 - optional
-
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
     return info
 
 
