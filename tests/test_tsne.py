@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_embed import class_image, one_torch_thread  # noqa: F401  (autouse fixture)
+from tests.test_embed import class_image
 from wemd.tsne import (MapError, default_perplexity, gradient_method, knn_label_agreement,
                        knn_preservation, map_quality, sigma_aware_affinities,
                        sigma_aware_sq_distances, tsne_map)
