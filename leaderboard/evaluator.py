@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,28 @@ class Scorer:
                           per_instance={m: list(v) for m, v in self.values.items()}, **context)
 
 
+def npz_member(path: Path, name: str) -> np.ndarray:
+    """One array of an .npz: memory-mapped when stored uncompressed (``np.savez``), else read."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{name}.npy")
+        if info.compress_type != zipfile.ZIP_STORED:
+            with zf.open(info) as fh:
+                return np.lib.format.read_array(fh, allow_pickle=False)
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)  # local file header: name and extra-field lengths at bytes 26..29
+        fh.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                + int.from_bytes(local[28:30], "little"))
+        version = np.lib.format.read_magic(fh)
+        shape, fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                                 else np.lib.format.read_array_header_2_0(fh))
+        offset = fh.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{name} holds Python objects; save plain numeric arrays")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran else "C")
+
+
 def load_predictions(task: Task, predictions: PredictionsLike) -> tuple[Any, Optional[list[str]]]:
     """Predictions as an indexable array (``.npy`` memory-mapped) and optional instance ids."""
     ids = None
@@ -142,11 +165,11 @@ def load_predictions(task: Task, predictions: PredictionsLike) -> tuple[Any, Opt
             if path.suffix == ".npy":
                 return np.load(path, mmap_mode="r", allow_pickle=False), None
             data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            if not hasattr(data, "files"):
+                raise EvaluationInputError(task, f"{path} is not an .npz archive or .npy array.")
+            predictions = {k: npz_member(path, k) for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise EvaluationInputError(task, f"Cannot read {path} as .npy/.npz: {exc}") from exc
-        if not hasattr(data, "files"):
-            raise EvaluationInputError(task, f"{path} is not an .npz archive or .npy array.")
-        predictions = {k: data[k] for k in data.files}
     if isinstance(predictions, Mapping):
         if "predictions" not in predictions:
             raise EvaluationInputError(task, f"No 'predictions' key; found {sorted(predictions)}.")

@@ -57,8 +57,7 @@ def _rows(task: Task, board: Board) -> list[tuple[str, list[list[tuple[str, str]
     for sec, title in SECTIONS:
         rows = []
         for r in by[sec]:
-            mark = "" if r["data"]["standard"] else " †"
-            cells = [(r["method"]["name"] + mark, ""), (str(r["data"]["n"]), str(r["data"]["n"])),
+            cells = [(_name(r), ""), (str(r["data"]["n"]), str(r["data"]["n"])),
                      (r["date"][:10], "")]
             rows.append(cells + [_stat(r["metrics"].get(m)) for m in task.metrics])
         if rows:
@@ -68,6 +67,11 @@ def _rows(task: Task, board: Board) -> list[tuple[str, list[list[tuple[str, str]
     if ref_rows:
         out.append((f"Papers: {refs.STATUS}", ref_rows))
     return out
+
+
+def _name(r: dict[str, Any]) -> str:
+    """Method name of an entry, with † when its protocol parameters are non-standard."""
+    return r["method"]["name"] + ("" if r["data"]["standard"] else " †")
 
 
 def _slug(name: str) -> str:
@@ -93,7 +97,7 @@ def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
             s = r["metrics"].get(task.primary) or {}
             if s.get("mean") is None:
                 continue
-            labels.append(f"{r['method']['name']} [{sec}]")
+            labels.append(f"{_name(r)} [{sec}]")
             values.append(s["mean"])
             errs.append(s.get("std") or 0.0)
             styles.append(sec)
@@ -132,7 +136,7 @@ def _group_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
         labs = sorted(r["groups"].get(key, {}), key=label_key)
         ys = [r["groups"][key][lab][task.primary]["mean"] for lab in labs]
         ax.plot(range(len(labs)), ys, marker="o", ls="-" if r["data"]["provenance"] == "real" else "--",
-                label=f"{r['method']['name']} [{r['data']['provenance']}]")
+                label=f"{_name(r)} [{r['data']['provenance']}]")
         ax.set_xticks(range(len(labs)), labs, fontsize=7, rotation=20)
     ax.set_xlabel(key)
     ax.set_ylabel(task.primary)
@@ -152,7 +156,7 @@ def _coverage_plot(board: Board, out: Path) -> Optional[Path]:
             for r in board.rows(t.name)[sec]:
                 s = r["metrics"].get("rms") or {}
                 if s.get("mean") is not None:
-                    curves.setdefault(f"{r['method']['name']} [{sec}]", []).append(
+                    curves.setdefault(f"{_name(r)} [{sec}]", []).append(
                         (1 / t.params["coverage"], s["mean"]))
     if not curves:
         return None

@@ -6,6 +6,7 @@ from skimage.metrics import structural_similarity
 
 from tests.test_leaderboard_data import make_structured
 from wemd.leaderboard import EvaluationInputError, evaluate, get_task, write_inputs
+from wemd.leaderboard.evaluator import npz_member
 from wemd.leaderboard.metrics import SSIM_PARAMS, phase_mae, rms_01, ssim, summarize
 
 N = 4
@@ -67,6 +68,9 @@ def test_inputs_file_round_trip_and_order_check(tem, tmp_path):
     ids = data["instance_ids"]
     np.savez(tmp_path / "pred.npz", predictions=np.stack(targets), instance_ids=ids)
     assert evaluate(task, tmp_path / "pred.npz", ds=ds, n=N, progress=False).metrics["ssim"]["mean"] > 0.999
+    assert isinstance(npz_member(tmp_path / "pred.npz", "predictions"), np.memmap)  # never loaded whole
+    np.savez_compressed(tmp_path / "packed.npz", predictions=np.stack(targets))
+    assert evaluate(task, tmp_path / "packed.npz", ds=ds, n=N, progress=False).metrics["ssim"]["mean"] > 0.999
     np.save(tmp_path / "pred.npy", np.stack(targets))
     assert evaluate(task, tmp_path / "pred.npy", ds=ds, n=N, progress=False).n == N
     np.savez(tmp_path / "swapped.npz", predictions=np.stack(targets), instance_ids=ids[[1, 0, 2, 3]])
