@@ -109,3 +109,14 @@ def test_hover_zoom_and_pan_in_headless_chromium(explorer, tmp_path):
         finally:
             context.close()
     assert requests and all(u.startswith("file://") for u in requests), requests
+
+
+def test_cli_explore_writes_the_page(home, capsys):
+    from wemd.cli import main
+
+    structured_dataset(home, "wavefunctions_96x96_single", {"train": 20, "val": 4})
+    out = home / "ex"
+    assert main(["explore", "wavefunctions_96x96_single", "--view", "phase", "--out", str(out),
+                 "--tsne-iterations", "100"]) == 0
+    assert (out / "index.html").is_file() and len(list((out / "thumbs").glob("*.png"))) == 20
+    assert _data(out / "index.html")["record"]["view"] == "phase"

@@ -78,3 +78,17 @@ def test_render_places_images_where_the_map_puts_them(tmp_path):
     h, w = right.shape
     assert np.median(rows) < h / 2 and np.median(cols) > w / 2
     assert thumbnail(np.arange(96 * 96, dtype=np.float32).reshape(96, 96)).shape == (32, 32)
+
+
+def test_cli_map_writes_the_png_and_prints_scores(home, capsys):
+    from wemd.cli import main
+
+    structured_dataset(home, counts={"train": 30, "val": 3, "test": 3})
+    out = home / "m.png"
+    rc = main(["map", "stem_96x96", "--embedding", "pca", "--out", str(out), "--limit", "24",
+               "--tsne-iterations", "100", "--root", str(home)])
+    assert rc == 0 and out.is_file()
+    printed = capsys.readouterr().out
+    assert "trustworthiness" in printed and "24 items" in printed
+    assert main(["map", "stem_96x96", "--sigma-aware", "--out", str(out), "--root", str(home)]) == 1
+    assert "VAE" in capsys.readouterr().err

@@ -76,3 +76,17 @@ def test_vae_search_returns_an_exact_copy_first(home):
 def test_search_rejects_bad_k(home):
     with pytest.raises(SearchError, match="k must be"):
         search(np.zeros((96, 96)), "stem_96x96", k=0)
+
+
+def test_cli_search_prints_hits_and_writes_png(home, tmp_path, capsys):
+    from wemd.cli import main
+
+    structured_dataset(home, counts=COUNTS)
+    ds = wemd.load("stem_96x96", "all")
+    query = tmp_path / "q.npy"
+    np.save(query, np.kron(ds[40][..., 0], np.ones((2, 2), np.float32)))  # 192x192
+    out = tmp_path / "hits.png"
+    assert main(["search", str(query), "--dataset", "stem_96x96", "-k", "3", "--embedding",
+                 "pca", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[1] == ds.item_id(40) and out.is_file()

@@ -16,6 +16,7 @@ COMMANDS = (
     "wemd.cli.simulate",
     "wemd.cli.train",
     "wemd.cli.tasks",
+    "wemd.cli.viz",
 )
 
 
