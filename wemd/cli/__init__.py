@@ -17,6 +17,7 @@ COMMANDS = (
     "wemd.cli.train",
     "wemd.cli.tasks",
     "wemd.cli.viz",
+    "wemd.cli.synth",
 )
 
 

@@ -1,0 +1,238 @@
+"""``wemd quickstart``: the whole package in minutes on the synthetic mini-WEMD.
+
+Builds (or reuses) the stand-in of every dataset, summarises it, runs every fast classical
+baseline on every benchmark task's instances (small ``n``), evaluates and submits them to a board
+in the output folder, renders the leaderboard page and a figure of examples from every dataset,
+and says where all of it is. Everything it writes is marked synthetic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from wemd import catalog
+from wemd.home import PathLike, data_home
+
+#: Instances per task in the quickstart: enough to exercise the evaluator, small enough for minutes.
+DEFAULT_N = 2
+
+
+@dataclass
+class QuickstartResult:
+    """Where the quickstart put things, and what it measured."""
+
+    data: Path
+    out: Path
+    datasets: list[dict[str, Any]]
+    scores: list[dict[str, Any]] = field(default_factory=list)
+    figure: Optional[Path] = None
+    leaderboard: Optional[Path] = None
+    board: Optional[Path] = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def default_out(root: Optional[PathLike] = None, scale: str = "small", seed: int = 0) -> Path:
+    """``{data_home}/quickstart/{scale}-{seed}``."""
+    return data_home(root) / "quickstart" / f"{scale}-{int(seed)}"
+
+
+def dataset_summary(base: PathLike) -> list[dict[str, Any]]:
+    """Every dataset under ``base``: splits, item shape, dtype, bytes and the fingerprint of all
+    its items (provenance-prefixed, so it says 'synthetic:')."""
+    import warnings
+
+    from wemd.api import load
+    from wemd.synthetic import describe
+
+    rows = describe(base)
+    for row in rows:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row["fingerprint"] = load(row["name"], "all", root=base).fingerprint()
+    return rows
+
+
+def format_summary(rows: Sequence[dict[str, Any]]) -> str:
+    """A terminal table of :func:`dataset_summary` rows."""
+    lines = [f"{'dataset':<31} {'provenance':<10} {'splits (train/val/test or all)':<30} "
+             f"{'item':<14} {'MB':>7}  fingerprint"]
+    for r in rows:
+        spec = catalog.get(r["name"])
+        splits = "/".join(str(r["splits"].get(s, 0)) for s in spec.splits)
+        shape = "x".join(map(str, r["item_shape"])) if r["item_shape"] else "varied"
+        lines.append(f"{r['name']:<31} {r['provenance']:<10} {splits:<30} {shape:<14} "
+                     f"{r['bytes'] / 1e6:>7.1f}  {r['fingerprint'][:26]}")
+    return "\n".join(lines)
+
+
+def run_baselines(board_path: PathLike, *, root: Optional[PathLike], scale: str, seed: int,
+                  n: int, tasks: Optional[Sequence[str]] = None, progress: bool = False,
+                  echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Every fast classical baseline on every task (or ``tasks``), submitted to a board."""
+    from wemd import leaderboard as lb
+    from wemd.baselines.classical import methods
+    from wemd.synthetic import load_synthetic
+
+    board = lb.Board(board_path)
+    chosen = lb.tasks() if tasks is None else {t: lb.get_task(t) for t in tasks}
+    scores = []
+    for task in chosen.values():
+        ds = load_synthetic(task.dataset, task.split, root=root, scale=scale, seed=seed,
+                            progress=progress)
+        count = min(n, task.n_instances(ds, None))
+        for name, method in methods(task.family).items():
+            if method.slow:
+                continue
+            started = time.perf_counter()
+            record = lb.run_baseline(task, name, source="synthetic", ds=ds, n=count,
+                                     progress=progress)
+            try:
+                board.submit(record, ds=ds)
+            except lb.DuplicateEntryError:
+                pass  # the same run is already on this board (quickstart run twice)
+            metric = record["metrics"][task.primary]
+            scores.append({"task": task.name, "method": name, "metric": task.primary,
+                           "mean": metric["mean"], "n": count,
+                           "provenance": record["data"]["provenance"],
+                           "seconds": round(time.perf_counter() - started, 2)})
+        best = [s for s in scores if s["task"] == task.name]
+        if best:
+            pick = (min if task.lower_is_better else max)(best, key=lambda s: s["mean"])
+            echo(f"  {task.name:<34} best {pick['method']:<14} {task.primary} = "
+                 f"{pick['mean']:.4g}  (n = {count}, synthetic)")
+    return scores
+
+
+def _show(ax: Any, image: np.ndarray, title: str, cmap: str = "gray") -> None:
+    lo, hi = np.percentile(image, [0.5, 99.5])
+    ax.imshow(image, cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+    ax.set_title(title, fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _panel(name: str, ds: Any, i: int) -> tuple[np.ndarray, str]:
+    """A 2-D view of item ``i``: images as they are, waves as phase, series as first|last."""
+    item = ds[i]
+    spec = ds.spec
+    if spec.dtype == "complex64":
+        return np.angle(item), "phase"
+    if spec.family == "wavefunctions":  # [96, 96, 2] real, imaginary
+        return np.arctan2(item[..., 1], item[..., 0]), "phase"
+    if spec.family == "focal_series":
+        return np.concatenate([item[0], item[-1]], axis=1), f"defocus 1 | {len(item)}"
+    return np.asarray(item)[..., 0] if np.ndim(item) == 3 else np.asarray(item), ""
+
+
+def _cif_panel(ax: Any, ds: Any) -> None:
+    """The first CIF's P1 sites tiled 3x3 along c, coloured by atomic number."""
+    from wemd.simulation.cif import read_cif
+
+    crystal = read_cif(ds.metadata(0)["path"])
+    ij = np.array([[i, j, 0] for i in range(3) for j in range(3)])
+    xyz = ((crystal.fractional[None, :, :] + ij[:, None, :]).reshape(-1, 3)) @ crystal.cell
+    z = np.tile([max(c) for c in crystal.candidates], len(ij))
+    ax.scatter(xyz[:, 0], xyz[:, 1], c=z, s=12, cmap="viridis")
+    ax.set_aspect("equal")
+    ax.set_title(f"cifs/{ds.split}: {crystal.formula or crystal.name} [001]\n"
+                 f"{ds.metadata(0)['journal']}", fontsize=7)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def example_figure(base: PathLike, path: PathLike) -> Path:
+    """One panel per dataset (item 0 of its last split, or of 'all'), labelled SYNTHETIC."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wemd.api import load
+    from wemd.atomic import atomic_path
+
+    names = list(catalog.CATALOG)
+    cols = 6
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.6, rows * 2.9))
+    for ax, name in zip(axes.flat, names):
+        spec = catalog.get(name)
+        split = list(spec.splits)[-1]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = load(name, split, root=base)
+        if spec.family == "cifs":
+            _cif_panel(ax, ds)
+            continue
+        image, what = _panel(name, ds, 0)
+        shape = "x".join(map(str, np.shape(ds[0])))
+        _show(ax, image, f"{name}/{split}[0]\n{shape} {ds.provenance} {what}".strip(),
+              cmap="twilight" if what == "phase" else "gray")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.suptitle("Mini-WEMD: SYNTHETIC stand-in (simulated, not experimental data)", fontsize=12)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def quickstart(out: Optional[PathLike] = None, *, root: Optional[PathLike] = None,
+               scale: str = "small", seed: int = 0, n: int = DEFAULT_N,
+               tasks: Optional[Sequence[str]] = None, workers: Optional[int] = None,
+               progress: bool = True, echo: Callable[[str], None] = print) -> QuickstartResult:
+    """Run the quickstart; ``out`` holds the board, the leaderboard page, the figure and a JSON
+    summary (default :func:`default_out`); the data is the cached stand-in of ``scale``/``seed``."""
+    from wemd.atomic import write_json
+    from wemd.synthetic import build, synthetic_root
+
+    out = Path(out) if out is not None else default_out(root, scale, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    base = synthetic_root(root, scale, seed)
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+    echo(f"wemd quickstart: synthetic mini-WEMD, scale {scale!r}, seed {seed} "
+         "(simulated stand-in, not the real data)")
+    build(root=root, scale=scale, seed=seed, workers=workers, progress=progress)
+    seconds["data"] = round(time.perf_counter() - clock, 1)
+    rows = dataset_summary(base)
+    result = QuickstartResult(data=base, out=out, datasets=rows, seconds=seconds)
+    echo(f"\nDatasets ({seconds['data']} s to build or reuse) in {base}:")
+    echo(format_summary(rows))
+
+    echo(f"\nClassical baselines on the benchmark tasks (n = {n} instances each, synthetic data):")
+    clock = time.perf_counter()
+    result.board = out / "board"
+    result.scores = run_baselines(result.board, root=root, scale=scale, seed=seed, n=n,
+                                  tasks=tasks, echo=echo)
+    seconds["baselines"] = round(time.perf_counter() - clock, 1)
+
+    from wemd import leaderboard as lb
+
+    clock = time.perf_counter()
+    page_dir = out / "leaderboard"
+    lb.render(page_dir, lb.Board(result.board))
+    result.leaderboard = page_dir / "index.html"
+    result.figure = example_figure(base, out / "examples.png")
+    seconds["render"] = round(time.perf_counter() - clock, 1)
+    write_json(out / "quickstart.json", {
+        "provenance": "synthetic", "scale": scale, "seed": seed, "data": str(base),
+        "datasets": rows, "scores": result.scores, "seconds": seconds,
+        "figure": str(result.figure), "leaderboard": str(result.leaderboard),
+        "board": str(result.board)})
+    echo("\nWhere everything is:")
+    echo(f"  data (synthetic)   {base}")
+    echo(f"  leaderboard page   {result.leaderboard}")
+    echo(f"  board entries      {result.board}")
+    echo(f"  example figure     {result.figure}")
+    echo(f"  summary JSON       {out / 'quickstart.json'}")
+    echo(f"Load it yourself: wemd.load('stem_crops', 'test', source='synthetic', scale={scale!r}, "
+         f"seed={seed})")
+    return result
