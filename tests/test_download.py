@@ -186,3 +186,13 @@ def test_cli_download_and_mirror_env(home, site, monkeypatch, capsys):
     assert main(["download", "wavefunctions", "--split", "val", "--no-progress", "--retries", "0"]) == 0
     assert "verified" in capsys.readouterr().out
     assert_same_items("wavefunctions", "val", home, src)
+
+
+def test_foreign_data_in_the_target_is_never_overwritten(home, site):
+    url, _, _ = site
+    make_dataset("tem_96x96", home, manifest=False, counts={"train": 4, "val": 2, "test": 3})
+    before = sorted(p.name for p in (home / "tem_96x96").iterdir())
+    with pytest.raises(DownloadError, match="move it away"):
+        download("tem_96x96", mirrors=[url], progress=False)
+    assert sorted(p.name for p in (home / "tem_96x96").iterdir()) == before
+    assert not any(p[0].endswith(".tar") for p in FlakyHandler.seen)

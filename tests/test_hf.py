@@ -27,6 +27,9 @@ def offline_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 def same(a, b):
@@ -151,3 +154,10 @@ def test_batches_across_parquet_shards_and_arrow_chunks(home, tmp_path):
     for a, b in ((0, 40), (5, 12), (13, 14), (6, 29)):
         assert same(native[a:b], loaded[a:b])
     assert same(native[[39, 0, 7]], loaded[[39, 0, 7]])
+
+
+def test_unreachable_hub_repo_is_a_clear_error(tmp_path):
+    with pytest.raises(WEMDError, match="neither an export folder"):
+        wemd.load("tem_96x96", "test", source="hf", repo=str(tmp_path / "missing" / "x"))
+    with pytest.raises(WEMDError, match="HF_HUB_OFFLINE"):
+        wemd.load("tem_96x96", "test", source="hf", repo="some-org/not-here")

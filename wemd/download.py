@@ -167,6 +167,7 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     if _in_place(target, shards):
         result.skipped = True
         return result
+    _check_target(name, mirror, target)
     cache.mkdir(parents=True, exist_ok=True)
     paths = [fetch_shard(name, s, mirrors, cache, progress, retries, timeout) for s in shards]
     _place(name, mirror, shards, paths, target, None if not mirror.split_download else splits,
@@ -249,17 +250,23 @@ def _in_place(target: Path, shards: list[Shard]) -> bool:
                for s in shards for rel, entry in s.files.items())
 
 
-def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[Path], target: Path,
-           splits: Optional[list[str]], progress: Optional[bool]) -> None:
-    """Extract into a staging folder, verify it, then move it into ``target`` (files, manifest last)."""
-    from wemd.verify import verify
-
+def _check_target(name: str, mirror: MirrorManifest, target: Path) -> Optional[Manifest]:
+    """The manifest of earlier downloads into ``target``; an error if other data is there."""
     existing = read_manifest(target) if target.is_dir() else None
     if target.is_dir() and any(target.iterdir()):
         if existing is None or existing.dataset != name or existing.provenance != mirror.provenance:
             raise DownloadError(f"{target} already holds data that wemd download did not place "
                                 f"there (or {existing.provenance if existing else 'real'} data, "
                                 f"not {mirror.provenance}); move it away or pass --root.")
+    return existing
+
+
+def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[Path], target: Path,
+           splits: Optional[list[str]], progress: Optional[bool]) -> None:
+    """Extract into a staging folder, verify it, then move it into ``target`` (files, manifest last)."""
+    from wemd.verify import verify
+
+    existing = _check_target(name, mirror, target)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=target.parent))
     try:
         files: dict[str, dict[str, Any]] = dict(existing.files) if existing else {}

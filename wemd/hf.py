@@ -332,9 +332,15 @@ def export_info(name: str, repo: PathLike, revision: Optional[str] = None) -> tu
     path = Path(repo).expanduser()
     if path.is_dir():
         card, where = read_card(path), path
+    elif not re.fullmatch(r"[\w.-]+/[\w.-]+", str(repo)) or str(repo).startswith("."):
+        raise WEMDError(f"{repo} is neither an export folder nor a Hub dataset id ORG/NAME.")
     else:
         hub = require("huggingface_hub", "hf")
-        file = hub.hf_hub_download(str(repo), CARD, repo_type="dataset", revision=revision)
+        try:
+            file = hub.hf_hub_download(str(repo), CARD, repo_type="dataset", revision=revision)
+        except Exception as exc:  # offline, unknown repo, no access: all end here
+            raise WEMDError(f"Could not read the card of Hub dataset {repo} ({type(exc).__name__}: "
+                            f"{exc}); check the name, your network and HF_HUB_OFFLINE.") from exc
         card, where = parse_card(Path(file).read_text(), f"{repo}/{CARD}"), Path(file).parent
     entry = card.get("wemd_exports", {}).get(name)
     if entry is None or entry.get("format") != EXPORT_FORMAT:
