@@ -98,6 +98,7 @@ def test_pca_embeds_new_images_like_the_fitted_ones(home):
     assert np.allclose(back.encoder.encode(images[:2])[0], emb.means[:2], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_vae_trains_with_the_papers_normalisation_and_encodes_deterministically(home):
     _, labels = structured_dataset(home, counts={"train": 48, "val": 3, "test": 3})
     import wemd

@@ -62,6 +62,7 @@ def test_pca_search_finds_the_item_itself_first_and_caches_the_index(home, tmp_p
     assert not fresh.cached and fresh.folder != first.folder
 
 
+@pytest.mark.slow
 def test_vae_search_returns_an_exact_copy_first(home):
     structured_dataset(home, counts=COUNTS)
     ds = wemd.load("stem_96x96", "train")

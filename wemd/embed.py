@@ -110,6 +110,8 @@ def _check(images: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 class Encoder(Protocol):
+    """What PCA and VAE encoders share: map [N, 96, 96] images to (means, sigmas or None)."""
+
     method: str
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]: ...
@@ -124,7 +126,7 @@ class Embedding:
     method: str
     means: np.ndarray
     sigmas: Optional[np.ndarray]
-    encoder: Any
+    encoder: Encoder
 
     def __len__(self) -> int:
         return len(self.means)

@@ -63,7 +63,7 @@ def _sigma_aware_affinities_class():
         """
 
         def __init__(self, means: np.ndarray, sigmas: np.ndarray, perplexity: Optional[float] = None,
-                     eps: float = EPSILON, chunk: int = 64, n_jobs: int = 1,
+                     eps: float = EPSILON, chunk: Optional[int] = None, n_jobs: int = 1,
                      progress: bool = False, verbose: bool = False):
             super().__init__(verbose=verbose)
             from tqdm.auto import tqdm
@@ -76,6 +76,7 @@ def _sigma_aware_affinities_class():
             n = len(means)
             self.perplexity = perplexity or default_perplexity(n)
             k = min(n - 1, int(3 * self.perplexity))
+            chunk = chunk or max(1, 4_000_000 // (n * means.shape[1]))  # ~32 MB per temporary
             neighbors = np.empty((n, k), dtype=np.int64)
             distances = np.empty((n, k), dtype=np.float64)
             for a in tqdm(range(0, n, chunk), desc="sigma-aware affinities", disable=not progress):
