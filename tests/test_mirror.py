@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import tarfile
 import threading
 
@@ -112,3 +113,12 @@ def test_server_honours_byte_ranges(tmp_path):
     assert part.headers["Content-Range"] == "bytes 100-2559/2560"
     assert window.content == whole.content[10:20]
     assert past.status_code == 416 and past.headers["Content-Range"] == "bytes */2560"
+
+
+def test_mirror_files_are_readable_by_a_web_server(home, tmp_path):
+    make_dataset("tem_96x96", home)
+    manifest = build_mirror("tem_96x96", tmp_path / "m", progress=False)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in manifest.parent.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path  # not mkstemp's 0600

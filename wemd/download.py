@@ -141,7 +141,8 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     """Download ``name`` (one split, or all) from wemd mirrors into the data home and verify it.
 
     ``mirrors`` are base URLs of static mirrors made by ``wemd mirror build`` (default:
-    ``$WEMD_MIRRORS``), tried in order for the manifest and for every shard.
+    ``$WEMD_MIRRORS``), tried in order for the manifest and for every shard (mirrors that could
+    not serve the manifest are tried last).
     """
     spec = catalog.get(name)
     splits = None if split is None else [catalog.canonical_split(spec, split)]
@@ -154,6 +155,7 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     if not mirrors:
         raise ManualDownloadRequired(manual_instructions(name, root))
     mirror, base = fetch_mirror_manifest(name, mirrors, timeout)
+    mirrors = mirrors[mirrors.index(base):] + mirrors[:mirrors.index(base)]  # dead ones last
     if mirror.catalog_version != catalog.CATALOG_VERSION:
         raise DownloadError(f"{base}/{name}/{MIRROR_MANIFEST} was built with catalog version "
                             f"{mirror.catalog_version!r}; this wemd uses {catalog.CATALOG_VERSION!r}. "
@@ -312,6 +314,8 @@ def _offline_check(name: str, splits: Optional[list[str]], root: Optional[PathLi
     try:
         _, _, index = open_folder(name, root)
         missing = [s for s in (splits or catalog.get(name).split_names) if s not in index.sources]
+    except DataMissingError:
+        missing, why = splits or list(catalog.get(name).split_names), ""
     except WEMDError as exc:
         missing, why = splits or list(catalog.get(name).split_names), str(exc)
     else:
