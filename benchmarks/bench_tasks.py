@@ -1,6 +1,6 @@
 """Fidelity check and timing of the classical TEM denoisers, side by side with the paper's Table 1.
 
-    python benchmarks/bench_tasks.py [--n 60] [--images 16] [--bm3d] [--source synthetic]
+    python benchmarks/bench_tasks.py [--n 60] [--images 16] [--bm3d] [--methods ...] [--source synthetic]
 
 Without ``--source`` it writes TEM-like 2048x2048 micrographs (lattice fringes, amorphous
 texture, smooth thickness variation, Poisson counting noise at >= 2500 counts/px, like the
@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60, help="instances per task (paper: 20000)")
     ap.add_argument("--images", type=int, default=16)
     ap.add_argument("--bm3d", action="store_true", help="also run BM3D (slow)")
+    ap.add_argument("--methods", nargs="*", default=None, help="only these denoisers")
     ap.add_argument("--source", default=None, help="use wemd.load(source=...) data instead")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
@@ -93,7 +94,7 @@ def main() -> None:
         print(f"{'method':<14}{'MSE x1e3 here':>20}{'Table 1':>18}{'SSIM here':>18}{'Table 1':>16}"
               f"{'s/inst':>9}{'ratio':>7}")
         for name in methods("tem_denoise"):
-            if name == "bm3d" and not args.bm3d:
+            if (name == "bm3d" and not args.bm3d) or (args.methods and name not in args.methods):
                 continue
             t0 = time.perf_counter()
             res = evaluate_method(task, name, ds=ds, n=args.n, progress=False, source=source)

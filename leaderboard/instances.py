@@ -8,6 +8,7 @@ item's bytes; ``Task.instances`` derives that RNG with ``numpy.random.SeedSequen
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -63,8 +64,6 @@ def bin_label(value: float, edges: tuple[float, ...], unit: str = "") -> str:
 
 def label_key(label: str) -> tuple:
     """Sort key of group labels: by the first number in the label, then the text."""
-    import re
-
     nums = re.findall(r"[-+]?\d*\.?\d+", label)
     return (float(nums[0]) if nums else math.inf, label)
 

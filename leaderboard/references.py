@@ -37,7 +37,7 @@ class Reference:
                 "metrics": {k: {"mean": m, "std": s} for k, (m, s) in self.metrics.items()}}
 
 
-def _tem(rows: dict[str, tuple[float, float, float, float]], high: bool) -> tuple[Reference, ...]:
+def _tem(rows: dict[str, tuple[float, float, float, float]]) -> tuple[Reference, ...]:
     out = []
     for method, (mse_m, mse_s, ssim_m, ssim_s) in rows.items():
         out.append(Reference(method, {"mse_x1000": (mse_m, mse_s), "ssim": (ssim_m, ssim_s)}, TEM_PAPER,
@@ -100,7 +100,7 @@ _PHASE = {
 
 
 def tem(high: bool) -> tuple[Reference, ...]:
-    return _tem(_TEM_HIGH if high else _TEM_LOW, high)
+    return _tem(_TEM_HIGH if high else _TEM_LOW)
 
 
 def spiral(label: str) -> tuple[Reference, ...]:

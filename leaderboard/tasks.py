@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 
@@ -342,8 +342,9 @@ def tasks() -> dict[str, Task]:
     return dict(TASKS)
 
 
-def get_task(name: str, **overrides: Any) -> Task:
-    """A task by name; keyword arguments override protocol parameters (non-standard variant)."""
+def get_task(name: Union[str, Task], **overrides: Any) -> Task:
+    """A task by name (or a Task); keyword arguments override protocol parameters, which gives
+    a non-standard variant."""
     if isinstance(name, Task):
         return name.with_params(**overrides) if overrides else name
     try:
