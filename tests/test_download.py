@@ -147,11 +147,15 @@ def test_first_mirror_down_second_used(home, site):
     assert_same_items("tem_96x96", "val", home, src)
 
 
-def test_all_mirrors_down_is_a_clear_error(home):
+def test_all_mirrors_down_or_wrong_is_a_clear_error(home, site):
+    url, folder, _ = site
     dead = closed_port_url()
+    (folder / "wrong" / "tem_96x96").mkdir(parents=True)
+    (folder / "wrong" / "tem_96x96" / "mirror.json").write_text("<html>not found</html>")
     with pytest.raises(DownloadError, match="No mirror served tem_96x96/mirror.json") as err:
-        download("tem_96x96", mirrors=[dead], progress=False)
-    assert dead in str(err.value)
+        download("tem_96x96", mirrors=[dead, f"{url}/wrong"], progress=False)
+    assert dead in str(err.value) and "not valid JSON" in str(err.value)
+    assert download("tem_96x96", mirrors=[f"{url}/wrong", url], progress=False).mirror == url
 
 
 def test_offline_forbids_network_and_names_what_is_missing(home, site, monkeypatch):

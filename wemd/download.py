@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from wemd import catalog
-from wemd.errors import DataMissingError, WEMDError
+from wemd.errors import DataMissingError, ManifestError, WEMDError
 from wemd.home import PathLike, dataset_dir
 from wemd.manifest import Manifest, read_manifest, write_manifest
 from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, parse_mirror_manifest, tqdm_disable
@@ -191,7 +191,7 @@ def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = 30
             with requests.get(url, timeout=timeout) as r:
                 r.raise_for_status()
                 mirror = parse_mirror_manifest(r.content, url)
-        except requests.RequestException as exc:
+        except (requests.RequestException, ManifestError) as exc:
             errors.append(f"  {url}: {_reason(exc)}")
             continue
         if mirror.dataset != name:
