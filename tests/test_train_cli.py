@@ -33,7 +33,7 @@ def test_train_command_errors_are_one_line(home, tmp_path, capsys):
 def test_alrc_study_command(home, tmp_path, capsys):
     make_structured("stem_96x96", home, {"train": 6, "val": 2, "test": 1})
     out = tmp_path / "alrc.md"
-    rc = main(["alrc-study", "--out", str(out), "--source", "local", "--losses", "quartic",
+    rc = main(["baseline", "alrc-study", "--out", str(out), "--source", "local", "--losses", "quartic",
                "--batch-sizes", "1", "--thresholds", "3", "none", "--repeats", "1", "--steps", "3",
                "--quiet"])
     assert rc == 0

@@ -14,10 +14,10 @@ COMMANDS = (
     "wemd.cli.data",
     "wemd.cli.get",
     "wemd.cli.simulate",
-    "wemd.cli.train",
     "wemd.cli.tasks",
     "wemd.cli.viz",
     "wemd.cli.synth",
+    "wemd.cli.train",  # after wemd.cli.tasks: adds alrc-study to its `baseline` group
 )
 
 
