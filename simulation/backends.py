@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Protocol as TypingProtocol
 
 import numpy as np
 
@@ -53,6 +53,16 @@ class Job:
         n = self.protocol.grid
         grid = Grid((n, n), (atoms.box[0], atoms.box[1]))
         return atoms, grid
+
+
+class Backend(TypingProtocol):
+    """What the runner needs from a backend."""
+
+    name: str
+
+    def version(self) -> str: ...
+
+    def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]: ...
 
 
 def _physics_record(voltage_kv: float, terms: int, grid: Grid, slices: int) -> dict[str, Any]:
@@ -173,6 +183,10 @@ def cltem_config(hyper: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
 class CltemBackend:
     """Runs an installed ``clTEM_cmd`` and reads its EW_amplitude.tif / EW_phase.tif.
 
+    Real clTEM (OpenCL) was not available where this package was built and has not been run
+    with it: the command line, config keys and output format follow clTEM's source and are
+    tested against a stand-in executable that checks them.
+
     ``executable`` defaults to ``$WEMD_CLTEM`` or ``clTEM_cmd`` on the PATH; ``device`` is passed
     to ``-d``. Current clTEM sums all three Kirkland terms; the n = 1 universe came from an older
     kernel, so n = 1 variants need ``kernel_terms=1`` to declare such a build.
@@ -245,7 +259,7 @@ class CltemBackend:
 BACKENDS = ("numpy", "abtem", "cltem")
 
 
-def make_backend(name: str, **options: Any):
+def make_backend(name: str, **options: Any) -> Backend:
     """A backend by name; options go to its constructor (e.g. ``workers``, ``executable``)."""
     if name == "numpy":
         return NumpyBackend(**options)

@@ -25,8 +25,6 @@ from wemd.simulation.physics import kirkland_table
 COD_BASE_URL = "https://www.crystallography.net/cod/"
 #: Sites closer than this (Angstrom) in the expanded unit cell are one site with mixed occupancy.
 SITE_TOLERANCE = 0.1
-#: Elements the original study excluded (gemmi reads deuterium as hydrogen).
-EXCLUDED_ELEMENTS = ("H",)
 
 
 class CIFError(WEMDError, ValueError):
@@ -100,7 +98,7 @@ def read_cif(path: Union[str, os.PathLike],
     for site in sites:
         z = site.element.atomic_number
         name = site.type_symbol or site.element.name
-        if site.element.name in EXCLUDED_ELEMENTS or name.upper().startswith("D") and z == 1:
+        if z == 1:  # gemmi reads both H and D as Z = 1
             raise CIFError(path.name, f"contains hydrogen or deuterium (site {site.label}); "
                                       "excluded as in the original study")
         if z not in table:

@@ -76,21 +76,20 @@ def build_specimen(crystal: Crystal, zone: Sequence[int], tilts_deg: Sequence[fl
     lo = np.floor(frac_corners.min(axis=0)).astype(int) - 1
     hi = np.ceil(frac_corners.max(axis=0)).astype(int) + 1
     n_sites = len(crystal.fractional)
-    sites_cart = crystal.fractional @ crystal.cell
-    centre = 0.5 * crystal.cell.sum(axis=0)
+    lattice = crystal.cell @ rot.T  # a, b, c in the beam frame
+    sites = crystal.fractional @ lattice
+    centre = 0.5 * lattice.sum(axis=0)
     # a unit cell can only contribute if its centre lies within its circumradius of the box
-    radius = max(np.linalg.norm(sites_cart - centre, axis=1).max(), 1e-9)
+    radius = max(np.linalg.norm(sites - centre, axis=1).max(), 1e-9)
     ia, ib = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1), indexing="ij")
-    ab = np.stack([ia.ravel(), ib.ravel()], axis=1)
+    ab = ia.ravel()[:, None] * lattice[0] + ib.ravel()[:, None] * lattice[1]
     step = max(1, BLOCK_CELLS // len(ab))
     positions, numbers = [], []
     for c0 in range(lo[2], hi[2] + 1, step):  # tile the c index in blocks to bound memory
-        ic = np.arange(c0, min(c0 + step, hi[2] + 1))
-        cells = np.concatenate([np.column_stack([ab, np.full(len(ab), c)]) for c in ic])
-        origin = cells @ crystal.cell
-        near = np.all(np.abs((origin + centre) @ rot.T) <= half + radius, axis=1)
-        origin = origin[near]
-        beam = ((origin[:, None, :] + sites_cart[None, :, :]).reshape(-1, 3)) @ rot.T
+        ic = np.arange(c0, min(c0 + step, hi[2] + 1), dtype=np.float64)
+        origin = ab[None, :, :] + ic[:, None, None] * lattice[2]
+        origin = origin[np.all(np.abs(origin + centre) <= half + radius, axis=-1)]
+        beam = (origin[:, None, :] + sites[None, :, :]).reshape(-1, 3)
         inside = np.all(np.abs(beam) <= half, axis=1)
         site_index = np.tile(np.arange(n_sites), len(origin))[inside]
         z = sample_occupancy(crystal, site_index, rng)

@@ -108,9 +108,20 @@ class SlicePotentials:
         total = None
         for z in np.unique(numbers):
             spread = self._spread(xy[numbers == z]).astype(np.float32)
-            term = sfft.rfft2(spread, workers=self.workers) * self.filters[int(z)]
-            total = term if total is None else total + term
-        return sfft.irfft2(total, s=self.grid.shape, workers=self.workers).astype(np.float32)
+            term = sfft.rfft2(spread, workers=self.workers, overwrite_x=True)
+            term *= self.filters[int(z)]
+            if total is None:
+                total = term
+            else:
+                total += term
+        return sfft.irfft2(total, s=self.grid.shape, workers=self.workers, overwrite_x=True)
+
+
+def _convolve(array: np.ndarray, kernel: np.ndarray, workers: int) -> np.ndarray:
+    """ifft2(fft2(array) * kernel), in place where scipy allows."""
+    spectrum = sfft.fft2(array, workers=workers, overwrite_x=True)
+    spectrum *= kernel
+    return sfft.ifft2(spectrum, workers=workers, overwrite_x=True)
 
 
 def slice_indices(z: np.ndarray, slice_thickness: float, n_slices: int) -> np.ndarray:
@@ -147,24 +158,22 @@ def multislice(atoms: Atoms, grid: Grid, voltage: float, slice_thickness: float 
     mask64 = mask.astype(np.complex64)
 
     psi = np.ones(grid.shape, dtype=np.complex64)
+    t = np.empty(grid.shape, dtype=np.complex64)
     pending = 0  # slices of propagation not yet applied
     for i in range(n_slices):
         members = order[bounds[i]:bounds[i + 1]]
         if len(members):
             if pending:
-                psi = sfft.ifft2(sfft.fft2(psi, workers=workers, overwrite_x=True)
-                                 * propagator(pending), workers=workers, overwrite_x=True)
-            phase = sigma * potentials(atoms.positions[members, :2], atoms.numbers[members])
-            t = np.empty(grid.shape, dtype=np.complex64)
+                psi = _convolve(psi, propagator(pending), workers)
+            phase = potentials(atoms.positions[members, :2], atoms.numbers[members])
+            phase *= sigma
             np.cos(phase, out=t.real)
             np.sin(phase, out=t.imag)
-            t = sfft.ifft2(sfft.fft2(t, workers=workers, overwrite_x=True) * mask64,
-                           workers=workers, overwrite_x=True)
+            t = _convolve(t, mask64, workers)
             psi *= t
             pending = 0
         pending += 1
         if progress is not None:
             progress(i + 1)
-    psi = sfft.ifft2(sfft.fft2(psi, workers=workers, overwrite_x=True) * propagator(pending),
-                     workers=workers, overwrite_x=True)
+    psi = _convolve(psi, propagator(pending), workers)
     return psi.astype(np.complex64, copy=False)

@@ -10,22 +10,26 @@ logged with its reason and never stops the run.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from wemd.atomic import atomic_path, save_npy, write_json
 from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split
 from wemd.errors import WEMDError
+from wemd.loaders.sources import sha256_file
 from wemd.manifest import Manifest, write_manifest
 from wemd.simulation.cif import CIFError, Crystal, read_cif, resolve_cifs
 from wemd.simulation.postprocess import crop_center, normalise, to_small
 from wemd.simulation.protocol import Protocol, sample_hyperparameters, variant_protocol
+
+if TYPE_CHECKING:
+    from wemd.simulation.backends import Backend
 
 PathLike = Union[str, "os.PathLike[str]"]
 WORK = ".work"
@@ -51,14 +55,6 @@ class Task:
         return f"{self.name}-{self.draw}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _staged(out: Path, task: Task) -> tuple[Path, Path]:
     base = out / WORK / task.split
     return base / f"{task.key}.npy", base / f"{task.key}.json"
@@ -66,13 +62,11 @@ def _staged(out: Path, task: Task) -> tuple[Path, Path]:
 
 def task_done(out: Path, task: Task) -> bool:
     """True if the task's staged array exists and matches the hash in its metadata."""
-    import json
-
     array, meta = _staged(out, task)
     if not (array.is_file() and meta.is_file()):
         return False
     try:
-        return json.loads(meta.read_text())["sha256"] == _sha256(array)
+        return json.loads(meta.read_text())["sha256"] == sha256_file(array)
     except (OSError, ValueError, KeyError):
         return False
 
@@ -111,7 +105,7 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
         }
         array_path, meta_path = _staged(out_path, task)
         save_npy(array_path, stored)
-        meta["sha256"] = _sha256(array_path)
+        meta["sha256"] = sha256_file(array_path)
         write_json(meta_path, meta)
         return {"key": task.key, "split": task.split, "ok": True}
     except Exception as exc:  # one failure never stops the run: it is logged with its reason
@@ -123,10 +117,8 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
 _ENGINES: dict[str, Any] = {}
 
 
-def _engine(backend: str, options: dict[str, Any]):
+def _engine(backend: str, options: dict[str, Any]) -> "Backend":
     """One backend object per process and configuration (its version is asked once)."""
-    import json
-
     from wemd.simulation.backends import make_backend
 
     key = json.dumps([backend, options], sort_keys=True, default=str)
@@ -164,9 +156,13 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
                 tasks += [Task(split, str(path), crystal.name, d, seed) for d in range(start, stop)]
                 start = stop
     else:
+        unseen = variant.endswith("_unseen")
         for path, crystal in ordered:
-            split = "val" if variant.endswith("_unseen") and crystal.split == "train" else crystal.split
-            if split in spec.splits and (not variant.endswith("_unseen") or crystal.split == "train"):
+            if unseen:
+                split = "val" if crystal.split == "train" else None
+            else:
+                split = crystal.split if crystal.split in spec.splits else None
+            if split is not None:
                 tasks += [Task(split, str(path), crystal.name, d, seed) for d in range(draws)]
     order = {s: i for i, s in enumerate(SPLIT_ORDER)}
     return sorted(tasks, key=lambda t: order[t.split])  # stable: keeps CIF and draw order
@@ -250,8 +246,6 @@ def _link(src: Path, dst: Path) -> None:
 
 def finalize(out: Path, variant: str, tasks: list[Task], small: bool) -> dict[str, int]:
     """Lay staged results out as the loader reads them; returns the count per split."""
-    import json
-
     done = [t for t in tasks if task_done(out, t)]
     counts = {s: sum(t.split == s for t in done) for s in SPLIT_ORDER}
     counts = {s: n for s, n in counts.items() if n}
@@ -297,7 +291,7 @@ def _manifest_files(out: Path, variant: str, counts: dict[str, int], small: bool
         paths = []
         for split in counts:
             paths += sorted((out / split).glob("*.npy")) + sorted((out / split / "meta").glob("*.json"))
-    return {p.relative_to(out).as_posix(): {"sha256": _sha256(p), "size": p.stat().st_size}
+    return {p.relative_to(out).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
             for p in paths}
 
 
