@@ -94,6 +94,13 @@ def test_split_download_fetches_only_that_split_then_merges(home, site):
     download("wavefunctions", split="validation", mirrors=[url], progress=False)
     assert_same_items("wavefunctions", "val", home, src)
     assert_same_items("wavefunctions", "test", home, src)
+    FlakyHandler.seen.clear()
+    rest = download("wavefunctions", mirrors=[url], progress=False)  # only train is left to fetch
+    assert rest.shards == 1 and [p for p, _ in FlakyHandler.seen if p.endswith(".tar")] == \
+        ["/wavefunctions/wavefunctions-train-0000.tar"]
+    for split in ("train", "val", "test"):
+        assert_same_items("wavefunctions", split, home, src)
+    assert verify("wavefunctions", progress=False).ok
 
 
 def test_positional_layout_downloads_whole_array_with_a_note(home, site):
@@ -200,3 +207,20 @@ def test_foreign_data_in_the_target_is_never_overwritten(home, site):
         download("tem_96x96", mirrors=[url], progress=False)
     assert sorted(p.name for p in (home / "tem_96x96").iterdir()) == before
     assert not any(p[0].endswith(".tar") for p in FlakyHandler.seen)
+
+
+def test_shared_metadata_folder_is_split_with_its_items(home, site, tmp_path):
+    url, folder, _ = site
+    src = tmp_path / "shared"
+    make_dataset("wavefunctions_restricted", src, layout="shared_meta")
+    build_mirror("wavefunctions_restricted", folder, root=src, progress=False)
+    first = download("wavefunctions_restricted", split="test", mirrors=[url], progress=False)
+    assert first.shards == 1  # meta/{i}-{cif}.json files travel with their split
+    assert len(list((home / "wavefunctions_restricted" / "meta").iterdir())) == 3
+    second = download("wavefunctions_restricted", split="train", mirrors=[url], progress=False)
+    assert second.shards == 1
+    for split in ("train", "test"):
+        got = wemd.load("wavefunctions_restricted", split)
+        want = wemd.load("wavefunctions_restricted", split, root=src)
+        assert got.metadata(1)["cif"] == want.metadata(1)["cif"]
+        assert got.fingerprint() == want.fingerprint()

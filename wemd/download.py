@@ -166,10 +166,13 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     if splits is not None and not mirror.split_download:
         result.notes.append(f"{name} is partitioned by position inside shared files, so the "
                             "whole dataset was downloaded; load the split with wemd.load.")
-    if _in_place(target, shards):
-        result.skipped = True
-        return result
-    _check_target(name, mirror, target)
+    existing = _check_target(name, mirror, target)
+    if existing is not None:  # an earlier download: fetch only the shards not yet in place
+        shards = [s for s in shards if not _in_place(target, s)]
+        result.shards, result.bytes = len(shards), sum(s.size for s in shards)
+        result.skipped = not shards
+        if result.skipped:
+            return result
     cache.mkdir(parents=True, exist_ok=True)
     paths = [fetch_shard(name, s, mirrors, cache, progress, retries, timeout) for s in shards]
     _place(name, mirror, shards, paths, target, None if not mirror.split_download else splits,
@@ -244,12 +247,10 @@ def _reason(exc: Exception) -> str:
     return text if len(text) < 300 else text[:300] + "..."
 
 
-def _in_place(target: Path, shards: list[Shard]) -> bool:
-    """True when a previous download put every file of these shards into ``target``."""
-    if not target.is_dir() or read_manifest(target) is None:
-        return False
+def _in_place(target: Path, shard: Shard) -> bool:
+    """True when a previous download put every file of ``shard`` into ``target``."""
     return all((target / rel).is_file() and (target / rel).stat().st_size == entry["size"]
-               for s in shards for rel, entry in s.files.items())
+               for rel, entry in shard.files.items())
 
 
 def _check_target(name: str, mirror: MirrorManifest, target: Path) -> Optional[Manifest]:
@@ -272,6 +273,9 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[P
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=target.parent))
     try:
         files: dict[str, dict[str, Any]] = dict(existing.files) if existing else {}
+        new = {rel for shard in shards for rel in shard.files}
+        for rel in set(files) - new:  # earlier files take part in verification, never rewritten
+            _link_or_copy(target / rel, staging / rel)
         for shard, path in zip(shards, paths):
             extract_shard(path, staging)
             files.update(shard.files)
@@ -296,6 +300,16 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[P
         write_manifest(target, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    if not src.is_file():
+        return  # verification reports it if the split needs it
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _remove_if_empty(folder: Path) -> None:
