@@ -59,6 +59,11 @@ class Protocol:
         return asdict(self)
 
 
+#: Overrides for quick stand-ins (tests, the synthetic mini-WEMD): 0.5-1 nm deep, 0.8-1 nm wide
+#: crystals on a 320 grid (= the stored crop), a few tens of milliseconds per wave. Metadata
+#: and ``wemd.json`` record them, so such a set is never mistaken for the protocol's.
+QUICK_OVERRIDES: dict[str, Any] = {"depth_nm": (0.5, 1.0), "width_nm": (0.8, 1.0), "grid": 320}
+
 FULL = Protocol("full")
 RESTRICTED = Protocol("restricted", depth_nm=(5.0, 23.75), width_nm=(5.0, 6.25), zone_max=1,
                       tilt_sd_deg=0.025)

@@ -15,11 +15,12 @@ import pytest
 import wemd
 from wemd.cli import main as cli_main
 from wemd.simulation.examples import write_example_cifs
+from wemd.simulation.protocol import QUICK_OVERRIDES
 from wemd.simulation.runner import simulate_dataset
 from wemd.verify import verify
 
 #: Thin, narrow crystals on a 320 grid: each wave takes a few tens of milliseconds.
-SMALL = {"depth_nm": [0.5, 1.0], "width_nm": [0.8, 1.0], "grid": 320}
+SMALL = {k: list(v) if isinstance(v, tuple) else v for k, v in QUICK_OVERRIDES.items()}
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,19 @@ def test_dask_local_cluster_of_two_workers_gives_the_same_result(restricted, cif
                                progress=False)
     assert summary["ran"] == 14
     assert _data_hashes(tmp_path / "dask") == _data_hashes(out)
+
+
+@pytest.mark.slow
+def test_existing_scheduler_is_used(restricted, cif_dir, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        code = cli_main(["simulate", "--cifs", str(cif_dir), "--variant",
+                         "wavefunctions_restricted", "--out", str(tmp_path / "tcp"), "--seed", "3",
+                         "--draws", "2", "--scheduler", cluster.scheduler_address, "--quiet"]
+                        + [f"--override={k}={json.dumps(v)}" for k, v in SMALL.items()])
+    assert code == 0
+    assert _data_hashes(tmp_path / "tcp") == _data_hashes(restricted[0])
 
 
 @pytest.mark.slow
