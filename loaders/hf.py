@@ -7,6 +7,7 @@ export, so ``fingerprint()`` equals the native loader's for the same data.
 
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 from typing import Any, Optional
 
@@ -34,7 +35,7 @@ class HFSource(Source):
         self.dtype = None if spec.dtype == "str" else np.dtype(spec.dtype)
         self._columns: dict[str, list] = {}
         self._views: Optional[list[np.ndarray]] = None
-        self._starts: Optional[np.ndarray] = None
+        self._starts: Optional[list[int]] = None
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -60,14 +61,14 @@ class HFSource(Source):
                 while hasattr(flat, "flatten"):
                     flat = flat.flatten()
                 views.append(flat.to_numpy(zero_copy_only=True).reshape((len(chunk),) + shape))
-            self._starts = np.cumsum([0] + [len(v) for v in views])
+            self._starts = np.cumsum([0] + [len(v) for v in views]).tolist()
             self._views = views
         return self._views
 
     def _rows(self, start: int, stop: int) -> np.ndarray:
         """Float32 rows [start, stop), copied out of the Arrow buffers."""
         views = self._chunks()
-        k = int(np.searchsorted(self._starts, start, side="right")) - 1
+        k = bisect.bisect_right(self._starts, start) - 1
         parts = []
         while start < stop:
             a = start - int(self._starts[k])
@@ -81,7 +82,9 @@ class HFSource(Source):
 
     def get(self, i: int) -> Any:
         if self.arrays:
-            return decode_item(self.spec, {self.col: self._rows(i, i + 1)[0]})
+            views = self._chunks()
+            k = bisect.bisect_right(self._starts, i) - 1
+            return decode_item(self.spec, {self.col: np.array(views[k][i - self._starts[k]])})
         return decode_item(self.spec, self.table[i])
 
     def get_many(self, idx: np.ndarray) -> Any:

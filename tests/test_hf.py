@@ -1,6 +1,7 @@
 """Hugging Face export, load_dataset (map-style and streaming), source='hf' and publish, offline."""
 
 import os
+import pickle
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -154,6 +155,8 @@ def test_batches_across_parquet_shards_and_arrow_chunks(home, tmp_path):
     for a, b in ((0, 40), (5, 12), (13, 14), (6, 29)):
         assert same(native[a:b], loaded[a:b])
     assert same(native[[39, 0, 7]], loaded[[39, 0, 7]])
+    clone = pickle.loads(pickle.dumps(loaded))  # what a DataLoader worker receives
+    assert clone.source._views is None and same(clone[33], native[33])
 
 
 def test_unreachable_hub_repo_is_a_clear_error(tmp_path):
