@@ -131,8 +131,9 @@ class Supersampler(nn.Module):
 
     def forward(self, x: Tensor, size: Optional[tuple[int, int]] = None) -> Tensor:
         _check_channels(x, 1, "supersampler")
-        size = tuple(size) if size is not None else (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
-        up = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        if size is None:
+            size = (x.shape[-2] * self.scale, x.shape[-1] * self.scale)
+        up = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
         return up + self.net(up)
 
 

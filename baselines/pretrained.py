@@ -136,6 +136,7 @@ def model_card(entry: PretrainedEntry, record: dict[str, Any], state: dict[str, 
         lines += [f"**Trained and scored on {data['provenance']} data, not the published WEMD "
                   "data: a demonstration of the pipeline, not a reference result.**", ""]
     cfg = state["config"]
+    alrc = f"n = {cfg['alrc_n']}" if cfg["alrc"] else "off"
     lines += ["## Data", "",
               f"Task `{entry.task}` (protocol {record['protocol_version']}"
               f"{'' if data['standard'] else ', non-standard parameters'}) on `{task.dataset}`/"
@@ -145,7 +146,7 @@ def model_card(entry: PretrainedEntry, record: dict[str, Any], state: dict[str, 
               "## Training", "",
               f"`{entry.model}` (width {state['model_kwargs'].get('width')}), Adam lr {cfg['lr']}, "
               f"{cfg['steps']} steps of batch {cfg['batch_size']} on "
-              f"{cfg['train_crop'] or 'full-size'} crops, ALRC {'n = ' + str(cfg['alrc_n']) if cfg['alrc'] else 'off'}; "
+              f"{cfg['train_crop'] or 'full-size'} crops, ALRC {alrc}; "
               f"seeds {', '.join(str(r['seed']) for r in record['runs'])}; this file holds seed "
               f"{state['seed']}.", "",
               "## Metrics (mean +- std over seeds)", "", "| metric | mean | std | per seed |",

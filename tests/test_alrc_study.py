@@ -39,7 +39,7 @@ def stem96(home):
 
 
 TINY = dict(source="local", losses=("squared", "quartic"), batch_sizes=(1, 2),
-            thresholds=(2.0, None), repeats=2, steps=25, tail=10, crop=16, width=4,
+            thresholds=(2.0, None), repeats=2, steps=25, tail=10, crop=16, width=4, warmup=5,
             train_images=12, val_images=4)
 
 
