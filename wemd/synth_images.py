@@ -20,6 +20,7 @@ Physics, kept honest but cheap:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -179,7 +180,7 @@ def _particles(rng: np.random.Generator, shape: tuple[int, int], pixel: float,
 
 #: Image kinds and their shares; atom columns show in 'atomic' and 'particles_atomic' (~2/3).
 STEM_KINDS = {"atomic": 0.5, "particles_atomic": 0.17, "low_mag": 0.33}
-STEM_SPECIAL = ("blank", "noise_only", "incomplete")
+STEM_SPECIAL = ("incomplete", "blank", "noise_only")
 
 
 @dataclass
@@ -321,6 +322,14 @@ def wavelength_a(voltage_kv: float) -> float:
     return wavelength(voltage_kv * 1e3)
 
 
+@lru_cache(maxsize=4)
+def _k_squared(shape: tuple[int, int], pixel: float) -> np.ndarray:
+    """|k|^2 (1/Angstrom^2, float32, FFT order) of a grid; cached for focal series."""
+    ky = sfft.fftfreq(shape[0], pixel).astype(np.float32)[:, None]
+    kx = sfft.fftfreq(shape[1], pixel).astype(np.float32)[None, :]
+    return kx * kx + ky * ky
+
+
 @dataclass
 class Optics:
     """CTEM imaging conditions (Angstrom, radians)."""
@@ -333,17 +342,21 @@ class Optics:
     aperture: float  # rad, objective aperture semi-angle
 
     def transfer(self, shape: tuple[int, int], pixel: float) -> np.ndarray:
-        """Coherent transfer function times partial-coherence envelopes and aperture."""
+        """Coherent transfer function exp(-i chi) times partial-coherence envelopes and aperture,
+        chi(k) = pi lambda k^2 (Cs lambda^2 k^2 / 2 - defocus) (Kirkland's convention)."""
         lam = wavelength_a(self.voltage_kv)
-        ky = sfft.fftfreq(shape[0], pixel)[:, None]
-        kx = sfft.fftfreq(shape[1], pixel)[None, :]
-        k2 = kx**2 + ky**2
-        chi = np.pi * lam * self.defocus * k2 - 0.5 * np.pi * self.cs * lam**3 * k2**2
-        temporal = np.exp(-0.5 * (np.pi * lam * self.focus_spread) ** 2 * k2**2)
-        grad = self.defocus * np.sqrt(k2) - self.cs * lam**2 * k2 * np.sqrt(k2)
-        spatial = np.exp(-(np.pi * self.convergence * grad) ** 2)
-        aperture = k2 * lam**2 <= self.aperture**2
-        return (np.exp(-1j * chi) * temporal * spatial * aperture).astype(np.complex64)
+        k2 = _k_squared(tuple(shape), float(pixel))
+        k = np.sqrt(k2)
+        chi = np.float32(np.pi * lam) * k2 * (np.float32(0.5 * self.cs * lam**2) * k2
+                                               - np.float32(self.defocus))
+        temporal = np.float32(-0.5 * (np.pi * lam * self.focus_spread) ** 2) * k2 * k2
+        grad = k * (np.float32(self.cs * lam**2) * k2 - np.float32(self.defocus))
+        spatial = np.float32(-(np.pi * self.convergence) ** 2) * grad * grad
+        envelope = np.exp(temporal + spatial) * (k2 <= np.float32((self.aperture / lam) ** 2))
+        out = np.empty(k2.shape, np.complex64)
+        np.multiply(envelope, np.cos(chi), out=out.real)
+        np.multiply(envelope, -np.sin(chi), out=out.imag)
+        return out
 
     def as_dict(self) -> dict[str, float]:
         return {"voltage_kv": self.voltage_kv, "defocus_nm": round(self.defocus / 10, 2),
@@ -391,7 +404,10 @@ def exit_wave(rng: np.random.Generator, shape: tuple[int, int], pixel: float,
         phase = 7.3e-4 * (20 * thick + 10 * carbon)  # sigma (rad / V A) * inner potential * t
         absorb = thick * zmax / 3e4 + carbon / 1e5
         meta = {"crystal": crystal.name, "regime": "low magnification", "particles": len(parts)}
-    wave = np.exp(1j * phase - absorb).astype(np.complex64)
+    amplitude = np.exp(-absorb).astype(np.float32)
+    wave = np.empty(shape, np.complex64)
+    np.multiply(amplitude, np.cos(phase, dtype=np.float32), out=wave.real)
+    np.multiply(amplitude, np.sin(phase, dtype=np.float32), out=wave.imag)
     return wave, meta
 
 
@@ -402,8 +418,9 @@ def tem_raw(rng: np.random.Generator, crystals: Sequence[Crystal], shape: tuple[
     pixel = float(rng.uniform(0.12, 0.3) if high_res else rng.uniform(3.0, 20.0))
     wave, meta = exit_wave(rng, shape, pixel, crystals)
     optics = random_optics(rng, pixel, high_res)
-    image_wave = sfft.ifft2(sfft.fft2(wave) * optics.transfer(shape, pixel))
-    intensity = np.abs(image_wave) ** 2
+    image_wave = sfft.ifft2(sfft.fft2(wave, overwrite_x=True) * optics.transfer(shape, pixel),
+                            overwrite_x=True)
+    intensity = image_wave.real ** 2 + image_wave.imag ** 2
     counts = rng.poisson(np.clip(intensity, 0, None) * dose).astype(np.float32)
     meta.update(optics.as_dict(), pixel_size_A=round(pixel, 3), raw_shape=list(shape),
                 dose_counts_per_px=round(dose, 1))
@@ -424,9 +441,9 @@ def focal_series(rng: np.random.Generator, crystals: Sequence[Crystal], n: int =
     for k in range(n):
         optics.defocus = start + step * k * k
         defoci.append(round(optics.defocus / 10, 3))
-        intensity = np.abs(sfft.ifft2(spectrum * optics.transfer(shape, pixel))) ** 2
-        counts = rng.poisson(np.clip(intensity, 0, None) * dose / oversample**2)
+        image_wave = sfft.ifft2(spectrum * optics.transfer(shape, pixel), overwrite_x=True)
+        counts = rng.poisson(np.clip(image_wave.real ** 2 + image_wave.imag ** 2, 0, None) * dose)
         frames.append(curation.area_resize(counts.astype(np.float32), (size, size)))
     meta.update(optics.as_dict(), defocus_nm=defoci, pixel_size_A=round(pixel * oversample, 4),
-                dose_counts_per_px=round(dose, 1), simulated_shape=list(shape))
+                dose_counts_per_simulated_px=round(dose, 1), simulated_shape=list(shape))
     return np.stack(frames), meta
