@@ -11,6 +11,7 @@ mixed-site sampling needs.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
@@ -85,6 +86,10 @@ def read_cif(path: Union[str, os.PathLike],
         return gemmi.cif.as_string(raw) if raw not in (None, "?", ".") else None
 
     journal, cod_id = value("_journal_name_full"), value("_cod_database_code")
+    formula = value("_chemical_formula_sum") or ""
+    if any(re.fullmatch(r"[HD][\d.]*", token) for token in formula.split()):
+        raise CIFError(path.name, f"formula {formula!r} contains hydrogen or deuterium; "
+                                  "excluded as in the original study")
     cell = small.cell
     if cell.volume <= 0 or not np.isfinite(cell.volume) or cell.a <= 0:
         raise CIFError(path.name, "no valid unit cell (_cell_length_* / _cell_angle_*)")
@@ -112,7 +117,6 @@ def read_cif(path: Union[str, os.PathLike],
     fractional = np.array([np.array(frac)[g[0]] for g in groups])
     candidates = [tuple(numbers[i] for i in g) for g in groups]
     occupancies = [tuple(occ[i] for i in g) for g in groups]
-    formula = value("_chemical_formula_sum") or ""
     return Crystal(name=cod_id or path.stem, cell=matrix, fractional=fractional,
                    candidates=candidates, occupancies=occupancies, journal=journal, cod_id=cod_id,
                    formula=formula, split=split_of(journal))

@@ -81,9 +81,3 @@ def interaction_constant(voltage: float) -> float:
 
 def symbol(z: int) -> str:
     return kirkland_table()[int(z)]["symbol"]
-
-
-@functools.lru_cache(maxsize=1)
-def atomic_numbers() -> dict[str, int]:
-    """Element symbol -> Z for every element in the table."""
-    return {entry["symbol"]: z for z, entry in kirkland_table().items()}

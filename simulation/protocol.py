@@ -13,6 +13,8 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd.errors import WEMDError
+from wemd.simulation.geometry import GRID_SIZE
+from wemd.simulation.postprocess import CROP
 
 #: The single material of the single-material sets (COD entry of In1.7K2Se8Sn2.28).
 SINGLE_MATERIAL = "In1.7K2Se8Sn2.28"
@@ -34,8 +36,8 @@ class Protocol:
     tilt_sd_deg: float = 0.1
     terms: int = 3
     draws_per_cif: int = 3
-    grid: int = 512
-    crop: int = 320
+    grid: int = GRID_SIZE
+    crop: int = CROP
     slice_thickness: float = 1.0
     #: Imaging parameters the original script drew; they shape images, not the exit wave.
     imaging: dict[str, tuple[float, float]] = field(default_factory=lambda: {

@@ -25,7 +25,8 @@ from wemd.errors import WEMDError
 from wemd.loaders.sources import sha256_file
 from wemd.manifest import Manifest, write_manifest
 from wemd.simulation.cif import CIFError, Crystal, read_cif, resolve_cifs
-from wemd.simulation.postprocess import crop_center, normalise, to_small
+from wemd.simulation.physics import kirkland_citation
+from wemd.simulation.postprocess import SMALL, crop_center, normalise, to_small
 from wemd.simulation.protocol import Protocol, sample_hyperparameters, variant_protocol
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ def finalize(out: Path, variant: str, tasks: list[Task], small: bool) -> dict[st
         keep = set()
         with atomic_path(out / f"{variant}.npy") as tmp:
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                            shape=(total, 96, 96, 2))
+                                            shape=(total, SMALL, SMALL, 2))
             for row, task in enumerate(done):
                 array_path, meta_path = _staged(out, task)
                 arr[row] = np.load(array_path)
@@ -326,7 +327,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     out.mkdir(parents=True, exist_ok=True)
     protocol, small = variant_protocol(variant, protocol_overrides)
     stored_shape = catalog_get(variant).item_shape
-    if (small and protocol.crop < 96) or (not small and (protocol.crop,) * 2 != stored_shape):
+    if (small and protocol.crop < SMALL) or (not small and (protocol.crop,) * 2 != stored_shape):
         raise SimulationRunError(f"{variant} stores {stored_shape} items; crop {protocol.crop} "
                                  "cannot make them (keep crop 320 and grid >= 320)")
     if protocol.grid < protocol.crop:
@@ -372,6 +373,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     generator = {"backend": backend, "seed": seed, "wemd": __version__, "command": command or
                  "wemd.simulation.simulate_dataset", "protocol": protocol.to_json(),
                  "protocol_overrides": protocol_overrides or {}, "cifs": len(crystals),
+                 "potential_parametrisation": kirkland_citation(),
                  "rejected_cifs": sum(f.get("stage") == "cif" for f in failures),
                  "failed_tasks": sum(f.get("stage") == "simulate" for f in failures)}
     manifest = Manifest(dataset=variant, provenance="simulated", splits=counts,

@@ -49,6 +49,18 @@ def test_rejects_hydrogen_and_deuterium_with_the_reason(cifs, tmp_path, symbol):
         read_cif(path)
 
 
+def test_rejects_hydrogen_listed_only_in_the_formula(cifs, tmp_path):
+    text = cifs["MgO"].read_text().replace("_chemical_formula_sum 'Mg O'",
+                                           "_chemical_formula_sum 'H2 Mg O2'")
+    path = tmp_path / "unlocated.cif"
+    path.write_text(text)
+    with pytest.raises(CIFError, match="formula 'H2 Mg O2' contains hydrogen"):
+        read_cif(path)
+    hafnium = tmp_path / "hf.cif"
+    hafnium.write_text(text.replace("'H2 Mg O2'", "'Hf Mg O2'"))
+    assert read_cif(hafnium).formula == "Hf Mg O2"
+
+
 def test_unreadable_cif_names_the_problem(tmp_path):
     path = tmp_path / "broken.cif"
     path.write_text("data_x\n_cell_length_a 5\nloop_\n_atom_site_label\n")
