@@ -345,6 +345,10 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         raise SimulationRunError(f"none of the {len(paths)} CIFs can be simulated (see "
                                  f"{out / FAILURES})")
     tasks = plan_tasks(crystals, variant, protocol, seed, draws_per_cif)
+    planned = {t.name for t in tasks}
+    failures += [{"cif": path.name, "stage": "partition", "reason":
+                  f"journal {c.journal!r} gives split {c.split!r}, which {variant} does not use"}
+                 for path, c in crystals if c.name not in planned]
     if not tasks:
         write_json(out / FAILURES, failures)
         raise SimulationRunError(f"no CIF falls into a split of {variant} "
@@ -371,10 +375,12 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         raise SimulationRunError(f"no exit wave could be simulated ({'; '.join(reasons[:3])}); "
                                  f"see {out / FAILURES}")
     generator = {"backend": backend, "seed": seed, "wemd": __version__, "command": command or
-                 "wemd.simulation.simulate_dataset", "protocol": protocol.to_json(),
+                 "wemd.simulation.simulate_dataset", "variant": variant,
+                 "protocol": protocol.to_json(),
                  "protocol_overrides": protocol_overrides or {}, "cifs": len(crystals),
                  "potential_parametrisation": kirkland_citation(),
                  "rejected_cifs": sum(f.get("stage") == "cif" for f in failures),
+                 "cifs_outside_the_splits": sum(f.get("stage") == "partition" for f in failures),
                  "failed_tasks": sum(f.get("stage") == "simulate" for f in failures)}
     manifest = Manifest(dataset=variant, provenance="simulated", splits=counts,
                         files=_manifest_files(out, variant, counts, small), generator=generator,

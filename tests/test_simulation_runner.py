@@ -122,6 +122,7 @@ def test_single_material_and_unseen_variants(cif_dir, tmp_path):
                               "wavefunctions_unseen", tmp_path / "u", protocol_overrides=SMALL,
                               draws_per_cif=1, progress=False)
     assert unseen["splits"] == {"val": 1}  # only training-set CIFs, new hyperparameters
+    assert [(f["cif"], f["stage"]) for f in unseen["failures"]] == [("0000005.cif", "partition")]
     seen_meta = json.loads(next((tmp_path / "s" / "train" / "meta").glob("0-*.json")).read_text())
     unseen_meta = json.loads(next((tmp_path / "u" / "val" / "meta").glob("0-*.json")).read_text())
     assert seen_meta["hyperparameters"] != unseen_meta["hyperparameters"]
