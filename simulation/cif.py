@@ -124,20 +124,27 @@ def read_cif(path: Union[str, os.PathLike],
 
 def group_sites(fractional: np.ndarray, cell: np.ndarray,
                 tolerance: float = SITE_TOLERANCE) -> list[list[int]]:
-    """Indices of sites sharing one position (periodic distance below ``tolerance`` Angstrom)."""
-    groups: list[list[int]] = []
-    reps: list[np.ndarray] = []
-    for i, f in enumerate(fractional):
-        for g, r in zip(groups, reps):
-            d = f - r
-            d -= np.round(d)
-            if np.linalg.norm(d @ cell) < tolerance:
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-            reps.append(f)
-    return groups
+    """Indices of sites sharing one position (periodic distance below ``tolerance`` Angstrom).
+
+    Groups are the connected components of the "closer than tolerance" graph, found with a k-d
+    tree over the sites and their 26 neighbouring images; ordered by their first site.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(fractional)
+    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+    images = ((fractional[None, :, :] + shifts[:, None, :]).reshape(-1, 3)) @ cell
+    near = cKDTree(fractional @ cell).query_ball_tree(cKDTree(images), tolerance)
+    rows = np.repeat(np.arange(n), [len(m) for m in near])
+    cols = np.concatenate([np.asarray(m, dtype=np.int64) for m in near]) % n
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    groups: dict[int, list[int]] = {}
+    for i, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(i)
+    return sorted(groups.values(), key=lambda g: g[0])
 
 
 def sample_occupancy(crystal: Crystal, site_index: np.ndarray, rng: np.random.Generator) -> np.ndarray:

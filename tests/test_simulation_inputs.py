@@ -9,7 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from wemd.simulation.cif import CIFError, fetch_cod_cifs, read_cif, resolve_cifs, sample_occupancy
+from wemd.simulation.cif import (CIFError, fetch_cod_cifs, group_sites, read_cif, resolve_cifs,
+                                 sample_occupancy)
 from wemd.simulation.examples import EXAMPLES, REJECTED, cif_text, write_example_cifs
 from wemd.simulation.geometry import (DEPTH_PADDING, LATERAL_PADDING, build_specimen, orientation,
                                       pixel_size, rotation_onto_z)
@@ -76,6 +77,11 @@ def test_mixed_sites_are_sampled_by_occupancy(cifs):
     drawn = sample_occupancy(crystal, sites, np.random.default_rng(1))
     assert set(np.unique(drawn)) == {29, 79}
     assert np.mean(drawn == 79) == pytest.approx(0.25, abs=0.01)
+
+
+def test_sites_group_across_the_cell_boundary():
+    fractional = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.999, 0.0, 0.0], [0.5, 0.52, 0.5]])
+    assert group_sites(fractional, np.diag([5.0, 5.0, 5.0])) == [[0, 2], [1], [3]]
 
 
 def test_partial_site_leaves_vacancies(tmp_path):
