@@ -11,6 +11,7 @@ import requests
 
 from wemd.cli import main
 from wemd.errors import ManifestError, WEMDError
+from wemd.hf import export_hf
 from wemd.loaders.sources import sha256_file
 from wemd.mirror import build_mirror, extract_shard, parse_mirror_manifest, serve
 from tests.fakedata import make_dataset
@@ -115,10 +116,12 @@ def test_server_honours_byte_ranges(tmp_path):
     assert past.status_code == 416 and past.headers["Content-Range"] == "bytes */2560"
 
 
-def test_mirror_files_are_readable_by_a_web_server(home, tmp_path):
+def test_mirror_and_export_files_are_readable_by_a_web_server(home, tmp_path):
     make_dataset("tem_96x96", home)
     manifest = build_mirror("tem_96x96", tmp_path / "m", progress=False)
     umask = os.umask(0)
     os.umask(umask)
-    for path in manifest.parent.iterdir():
+    pytest.importorskip("datasets")
+    export_hf("tem_96x96", tmp_path / "e", progress=False)
+    for path in [*manifest.parent.iterdir(), *(tmp_path / "e").rglob("*.*")]:
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path  # not mkstemp's 0600

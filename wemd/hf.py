@@ -160,7 +160,7 @@ def _write_split(spec: DatasetSpec, ds: Any, folder: Path, split: str, feats: An
     from tqdm.auto import tqdm
 
     from wemd.atomic import atomic_path
-    from wemd.mirror import make_readable, tqdm_disable
+    from wemd.mirror import tqdm_disable
 
     item_bytes = _item_bytes(spec)
     per_shard = max(1, shard_bytes // item_bytes)
@@ -183,7 +183,6 @@ def _write_split(spec: DatasetSpec, ds: Any, folder: Path, split: str, feats: An
                 writer.finalize()
             finally:
                 writer.close()
-        make_readable(folder / f"{split}-{k:05d}-of-{n_shards:05d}.parquet")
     bar.close()
 
 
@@ -212,7 +211,6 @@ def write_card(out: Path, spec: DatasetSpec, feats: Any, info: dict[str, Any]) -
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
     from wemd.atomic import write_text
-    from wemd.mirror import make_readable
 
     existing = read_card(out) if (out / CARD).is_file() else {}
     front = front_matter(spec)
@@ -241,7 +239,7 @@ def write_card(out: Path, spec: DatasetSpec, feats: Any, info: dict[str, Any]) -
              f"ds = datasets.load_dataset(REPO, {spec.name!r}, split=\"test\")\n"
              f"import wemd  # the same items, bit for bit, as the native loader\n"
              f"ds = wemd.load({spec.name!r}, \"test\", source=\"hf\", repo=REPO)\n```\n")
-    return make_readable(write_text(out / CARD, body))
+    return write_text(out / CARD, body)
 
 
 def _as_list(value: Any) -> list:

@@ -178,16 +178,7 @@ def build_mirror(name: str, outdir: PathLike, root: Optional[PathLike] = None,
         splits=manifest.splits if manifest else None, shards=shards, split_download=separable,
         description=manifest.description if manifest else "",
         generator=dict(manifest.generator) if manifest else {})
-    return make_readable(write_json(out / MIRROR_MANIFEST, mirror.to_json()))
-
-
-def make_readable(path: Path) -> Path:
-    """Give a written file the usual umask permissions (temp files are created 0600), so a
-    web server running as another user can serve a mirror or an export."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-    return path
+    return write_json(out / MIRROR_MANIFEST, mirror.to_json())
 
 
 def tqdm_disable(progress: Optional[bool]) -> Optional[bool]:
@@ -228,7 +219,6 @@ def _write_shard(path: Path, folder: Path, group: str, files: list[Path], bar: A
                     tar.addfile(info, fh)
                 listing[rel] = {"sha256": sha256_file(f), "size": info.size}
                 bar.update(info.size)
-    make_readable(path)
     return Shard(path=path.name, group=group, sha256=sha256_file(path), size=path.stat().st_size,
                  files=listing)
 
