@@ -10,6 +10,7 @@ logged with its reason and never stops the run.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
@@ -196,6 +197,19 @@ def _run_local(todo: list[Task], args: tuple, crystals: dict[str, Crystal], bar)
     return results
 
 
+def _default_workers(workers: Optional[int], scheduler: Optional[str]) -> int:
+    """Worker processes to use: as asked, else one per core if Dask is installed, else 1."""
+    if workers is not None or scheduler:
+        if workers is not None and workers < 1:
+            raise SimulationRunError(f"workers must be at least 1, got {workers}")
+        return workers or 1
+    if importlib.util.find_spec("distributed") is None:  # the 'sim' extra
+        print("wemd: dask.distributed is not installed (pip install 'wemd[sim]'); simulating in "
+              "this process.", file=sys.stderr)
+        return 1
+    return os.cpu_count() or 1
+
+
 def _run_dask(todo: list[Task], args: tuple, bar, workers: Optional[int],
               scheduler: Optional[str]) -> list[dict]:
     from wemd.errors import require
@@ -309,8 +323,10 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
 
     ``cifs``: a folder of ``.cif`` files, a list of paths or COD ids (fetched with pooch from
     ``cod_url``, default ``$WEMD_COD_URL`` or the COD), or a text file listing them.
-    ``workers``: ``None`` or 1 runs in this process; N > 1 starts a Dask LocalCluster of N worker
-    processes; ``scheduler`` (``tcp://host:port``) uses an existing cluster whose workers see
+    ``workers``: N > 1 starts a Dask LocalCluster of N worker processes; ``None`` (default)
+    does the same with one worker per core when ``dask.distributed`` is installed (the ``sim``
+    extra), else runs here; 1 runs in this process. ``scheduler`` (``tcp://host:port``) uses an
+    existing cluster instead, whose workers must see
     ``out`` on a shared filesystem. ``protocol_overrides`` replaces protocol fields, e.g.
     ``{"depth_nm": (1, 2), "width_nm": (1, 1.5), "grid": 128, "crop": 80}`` for a quick
     stand-in; the overrides are recorded in every metadata file and in ``wemd.json``.
@@ -334,9 +350,11 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         raise SimulationRunError(f"grid {protocol.grid} is smaller than the crop {protocol.crop}")
     if backend_options is None:
         backend_options = {}
+    workers = _default_workers(workers, scheduler)
+    distributed = workers > 1 or bool(scheduler)
     if backend == "numpy" and "workers" not in backend_options:
         # one FFT thread per Dask worker process; all cores in a single process
-        backend_options = {"workers": 1 if (workers and workers > 1) or scheduler else -1}
+        backend_options = {"workers": 1 if distributed else -1}
     _engine(backend, backend_options)  # fail fast on a missing extra or executable
     paths = resolve_cifs(cifs, out / ".cifs", cod_url)
     crystals, failures = load_crystals(paths, split_of)
@@ -361,7 +379,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"simulate {variant}",
                unit="wave", disable=not progress, file=sys.stderr)
     try:
-        if todo and ((workers and workers > 1) or scheduler):
+        if len(todo) > 1 and distributed:
             results = _run_dask(todo, args, bar, workers, scheduler)
         elif todo:
             results = _run_local(todo, args, by_name, bar)

@@ -114,7 +114,7 @@ def test_runs_cltem_and_keeps_the_drawn_voltage(cltem, cifs, tmp_path, monkeypat
     out = tmp_path / "out"
     summary = simulate_dataset(cifs, "wavefunctions_restricted", out, backend="cltem",
                                backend_options={"executable": str(cltem), "device": "gpu"},
-                               draws_per_cif=2, progress=False)
+                               draws_per_cif=2, workers=1, progress=False)
     assert summary["splits"] == {"train": 2, "val": 2, "test": 2}
     failed = [(f["cif"], f["stage"]) for f in summary["failures"]]
     assert failed == [("0000006", "simulate")] * 2
@@ -154,7 +154,7 @@ def test_n1_needs_a_build_with_the_old_kernel(cltem, cifs, tmp_path):
     with pytest.raises(SimulationRunError, match="sums 3 Kirkland terms but the variant needs n = 1"):
         simulate_dataset(cifs[:1], "wavefunctions_n1", tmp_path / "n1", backend="cltem",
                          backend_options={"executable": str(cltem)}, draws_per_cif=1,
-                         progress=False)
+                         workers=1, progress=False)
 
 
 def test_missing_executable_names_the_fix(tmp_path, monkeypatch):

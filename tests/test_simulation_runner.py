@@ -16,7 +16,7 @@ import wemd
 from wemd.cli import main as cli_main
 from wemd.simulation.examples import write_example_cifs
 from wemd.simulation.protocol import QUICK_OVERRIDES
-from wemd.simulation.runner import simulate_dataset
+from wemd.simulation.runner import SimulationRunError, _default_workers, simulate_dataset
 from wemd.verify import verify
 
 #: Thin, narrow crystals on a 320 grid: each wave takes a few tens of milliseconds.
@@ -34,8 +34,13 @@ def cif_dir(tmp_path_factory):
 def restricted(cif_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("restricted")
     summary = simulate_dataset(cif_dir, "wavefunctions_restricted", out, seed=3,
-                               protocol_overrides=SMALL, draws_per_cif=2, progress=False)
+                               protocol_overrides=SMALL, draws_per_cif=2, workers=1,
+                               progress=False)
     return out, summary
+
+
+def _overrides(fields):
+    return [f"--override={k}={json.dumps(v)}" for k, v in fields.items()]
 
 
 def _data_hashes(out):
@@ -89,13 +94,13 @@ def test_rejected_cifs_are_logged_with_the_reason(restricted):
 def test_rerun_skips_verified_outputs_and_redoes_damaged_ones(restricted, cif_dir, tmp_path):
     out, _ = restricted
     before = _data_hashes(out)
-    again = simulate_dataset(cif_dir, "wavefunctions_restricted", out, seed=3,
+    again = simulate_dataset(cif_dir, "wavefunctions_restricted", out, seed=3, workers=1,
                              protocol_overrides=SMALL, draws_per_cif=2, progress=False)
     assert again["ran"] == 0 and again["skipped"] == 14
     staged = sorted((out / ".work" / "val").glob("*.npy"))[0]
     staged.write_bytes(staged.read_bytes()[:-100])  # a damaged output is not "done"
     third = simulate_dataset(cif_dir, "wavefunctions_restricted", out, seed=3,
-                             protocol_overrides=SMALL, draws_per_cif=2, progress=False)
+                             protocol_overrides=SMALL, draws_per_cif=2, progress=False)  # 1 task: no cluster
     assert third["ran"] == 1
     assert _data_hashes(out) == before
 
@@ -104,7 +109,7 @@ def test_96x96_variant_is_one_array(cif_dir, tmp_path):
     out = tmp_path / "small"
     code = cli_main(["simulate", "--cifs", str(cif_dir), "--variant",
                      "wavefunctions_96x96_restricted", "--out", str(out), "--draws", "1",
-                     "--quiet"] + [f"--override={k}={json.dumps(v)}" for k, v in SMALL.items()])
+                     "--workers", "1", "--quiet"] + _overrides(SMALL))
     assert code == 0
     array = np.load(out / "wavefunctions_96x96_restricted.npy")
     assert array.shape == (7, 96, 96, 2) and array.dtype == np.float32
@@ -116,16 +121,24 @@ def test_96x96_variant_is_one_array(cif_dir, tmp_path):
 
 def test_single_material_and_unseen_variants(cif_dir, tmp_path):
     single = simulate_dataset([cif_dir / "0000001.cif"], "wavefunctions_single", tmp_path / "s",
-                              protocol_overrides=SMALL, draws_per_cif=5, progress=False)
+                              protocol_overrides=SMALL, draws_per_cif=5, workers=1,
+                              progress=False)
     assert single["splits"] == {"train": 4, "val": 1}  # 3861 : 964 of the draws
     unseen = simulate_dataset([cif_dir / "0000001.cif", cif_dir / "0000005.cif"],
                               "wavefunctions_unseen", tmp_path / "u", protocol_overrides=SMALL,
-                              draws_per_cif=1, progress=False)
+                              draws_per_cif=1, workers=1, progress=False)
     assert unseen["splits"] == {"val": 1}  # only training-set CIFs, new hyperparameters
     assert [(f["cif"], f["stage"]) for f in unseen["failures"]] == [("0000005.cif", "partition")]
     seen_meta = json.loads(next((tmp_path / "s" / "train" / "meta").glob("0-*.json")).read_text())
     unseen_meta = json.loads(next((tmp_path / "u" / "val" / "meta").glob("0-*.json")).read_text())
     assert seen_meta["hyperparameters"] != unseen_meta["hyperparameters"]
+
+
+def test_default_is_a_local_cluster_with_one_worker_per_core():
+    assert _default_workers(None, None) == (os.cpu_count() or 1)
+    assert _default_workers(1, None) == 1 and _default_workers(None, "tcp://h:1") == 1
+    with pytest.raises(SimulationRunError, match="at least 1"):
+        _default_workers(0, None)
 
 
 @pytest.mark.slow
@@ -146,7 +159,7 @@ def test_existing_scheduler_is_used(restricted, cif_dir, tmp_path):
         code = cli_main(["simulate", "--cifs", str(cif_dir), "--variant",
                          "wavefunctions_restricted", "--out", str(tmp_path / "tcp"), "--seed", "3",
                          "--draws", "2", "--scheduler", cluster.scheduler_address, "--quiet"]
-                        + [f"--override={k}={json.dumps(v)}" for k, v in SMALL.items()])
+                        + _overrides(SMALL))
     assert code == 0
     assert _data_hashes(tmp_path / "tcp") == _data_hashes(restricted[0])
 
@@ -155,7 +168,7 @@ def test_existing_scheduler_is_used(restricted, cif_dir, tmp_path):
 def test_killed_run_resumes_to_the_identical_result(cif_dir, tmp_path):
     slow = {**SMALL, "depth_nm": [2.0, 3.0]}
     args = ["--cifs", str(cif_dir), "--variant", "wavefunctions_restricted", "--seed", "5",
-            "--draws", "2", "--quiet"] + [f"--override={k}={json.dumps(v)}" for k, v in slow.items()]
+            "--draws", "2", "--workers", "1", "--quiet"] + _overrides(slow)
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "wemd.cli", "simulate", "--out", str(killed),
                              *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

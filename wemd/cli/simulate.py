@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of a Dask scheduler")
     where.add_argument("--workers", type=int, default=None,
-                       help="worker processes of a local Dask cluster (default: this process)")
+                       help="worker processes of a local Dask cluster (default: one per core; "
+                            "1: no cluster, run in this process)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--draws", type=int, default=None, help="draws per CIF (default: protocol's)")
     p.add_argument("--override", action="append", default=[], metavar="FIELD=JSON",
