@@ -224,3 +224,23 @@ def test_shared_metadata_folder_is_split_with_its_items(home, site, tmp_path):
         want = wemd.load("wavefunctions_restricted", split, root=src)
         assert got.metadata(1)["cif"] == want.metadata(1)["cif"]
         assert got.fingerprint() == want.fingerprint()
+
+
+def test_server_without_range_support_restarts_the_shard(home, site):
+    import http.server
+
+    _, folder, src = site
+    plain = serve(folder, handler=http.server.SimpleHTTPRequestHandler)  # ignores Range
+    thread = threading.Thread(target=plain.serve_forever, daemon=True)
+    thread.start()
+    try:
+        cache = home / ".downloads" / "tem_96x96"
+        cache.mkdir(parents=True)
+        (cache / "tem_96x96-all-0000.tar.part").write_bytes(b"stale bytes" * 100)
+        download("tem_96x96", mirrors=[f"http://127.0.0.1:{plain.server_address[1]}"],
+                 retries=0, progress=False)
+    finally:
+        plain.shutdown()
+        plain.server_close()
+        thread.join(5)
+    assert_same_items("tem_96x96", "test", home, src)
