@@ -6,8 +6,8 @@ Without ``--source`` it writes TEM-like 2048x2048 micrographs (lattice fringes, 
 texture, smooth thickness variation, Poisson counting noise at >= 2500 counts/px, like the
 curated data) into a temporary data home marked provenance 'synthetic', then runs every
 classical denoiser on the standard low- and high-dose protocols (only n is smaller). Nothing is
-tuned. Prints MSE x 1e3 and SSIM (mean +- std) next to Table 1, and seconds per instance as a
-ratio to the instance generation itself.
+tuned. Prints MSE x 1e3 and SSIM (mean +- std) next to Table 1, and seconds per instance
+(generation + denoising + scoring) with its ratio to generating the instance alone.
 """
 
 from __future__ import annotations

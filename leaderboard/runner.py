@@ -13,8 +13,11 @@ from wemd.leaderboard.tasks import Task, get_task
 
 def evaluate_method(task: Union[str, Task], method: str, *, source: str = "local", root: Any = None,
                     n: Optional[int] = None, seed: int = 0, ds: Any = None, progress: bool = True,
-                    **overrides: Any) -> EvalResult:
-    """Scores of one classical baseline on a task's instances (predictions are never stored)."""
+                    fit: bool = False, **overrides: Any) -> EvalResult:
+    """Scores of one classical baseline on a task's instances (predictions are never stored).
+
+    ``fit=True`` shrinks the crop to the data when its items are too small (``Task.fit_to``).
+    """
     from tqdm.auto import tqdm
 
     from wemd.baselines.classical import get_method
@@ -22,6 +25,7 @@ def evaluate_method(task: Union[str, Task], method: str, *, source: str = "local
     task = get_task(task, **overrides)
     m = get_method(task.family, method)
     ds = ds if ds is not None else task.open(source=source, root=root)
+    task = task.fit_to(ds) if fit else task
     count = task.n_instances(ds, n)
     scorer = Scorer(task)
     for i, inst in enumerate(tqdm(task.instances(ds, count), total=count, unit="inst",
@@ -35,15 +39,15 @@ def evaluate_method(task: Union[str, Task], method: str, *, source: str = "local
 
 def run_baseline(task: Union[str, Task], method: str, *, source: str = "local", root: Any = None,
                  n: Optional[int] = None, seed: int = 0, ds: Any = None, progress: bool = True,
-                 **overrides: Any) -> dict[str, Any]:
+                 fit: bool = False, **overrides: Any) -> dict[str, Any]:
     """Run a classical baseline and return its result record (ready for ``Board.submit``)."""
     from wemd.baselines.classical import get_method
 
     task = get_task(task, **overrides)
     m = get_method(task.family, method)
     result = evaluate_method(task, method, source=source, root=root, n=n, seed=seed, ds=ds,
-                             progress=progress)
+                             progress=progress, fit=fit)
     return make_record(result, method, kind="classical", seeds=[seed if m.stochastic else None],
                        parameters=m.parameters, description=m.description,
                        code_url=f"python:{m.code}",
-                       notes="" if task.standard else "non-standard protocol parameters")
+                       notes="" if result.standard else "non-standard protocol parameters")

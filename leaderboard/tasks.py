@@ -95,6 +95,21 @@ class Task:
         task.standard = task.params == self._defaults
         return task
 
+    def fit_to(self, ds: Any) -> "Task":
+        """This task, or a non-standard variant with a smaller crop when the data's items are
+        smaller than the protocol's (e.g. a small synthetic stand-in); the low-res size scales."""
+        if "crop" not in self.params:
+            return self
+        self._check(ds)
+        side = min(np.shape(ds[int(self.item_positions(ds)[0])])[:2])
+        fits = side // 2 if self.family == "tem_denoise" else side
+        if fits >= self.params["crop"]:
+            return self
+        extra = {}
+        if "low_res" in self.params:
+            extra["low_res"] = max(2, round(fits * self._defaults["low_res"] / self._defaults["crop"]))
+        return self.with_params(crop=int(fits), **extra)
+
     # -- data ---------------------------------------------------------------------------------
     def open(self, source: str = "local", root: Any = None) -> Any:
         """Load the task's dataset split (``source="synthetic"`` for the generated stand-in)."""

@@ -77,8 +77,15 @@ def test_fingerprint_depends_on_data_n_params_and_provenance(home, tmp_path):
 def test_too_small_items_ask_for_the_published_size(home):
     make_structured("tem_full", home, {"train": 1, "val": 1, "test": 1})
     task = get_task("tem_denoise_low_dose")  # 512 crops of 2x-binned 256 px images: impossible
+    ds = task.open()
     with pytest.raises(TaskDataError, match="crop"):
-        task.instance(task.open(), 0)
+        task.instance(ds, 0)
+    fitted = task.fit_to(ds)
+    assert fitted.params["crop"] == 128 and not fitted.standard and task.standard
+    assert fitted.instance(ds, 0).target.shape == (128, 128)
+    make_structured("stem_crops", home, {"test": 1})  # 128 px items
+    sup = get_task("stem_supersample_103").fit_to(wemd.load("stem_crops", "test"))
+    assert (sup.params["crop"], sup.params["low_res"]) == (128, 26)
 
 
 def test_spiral_masks_hit_the_published_coverages():

@@ -60,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("method")
     _data_args(p)
     p.add_argument("--seed", type=int, default=0, help="seed of stochastic baselines")
+    p.add_argument("--fit", action="store_true",
+                   help="shrink the crop to small data (non-standard; e.g. a synthetic stand-in)")
     p.add_argument("--out", default=None, help="record path (default: result_{task}_{method}.json)")
     p.add_argument("--submit", action="store_true", help="also submit the record to the board")
     _board_arg(p)
@@ -165,7 +167,7 @@ def _baseline_run(args: argparse.Namespace) -> int:
     from wemd.leaderboard import Board, run_baseline
 
     rec = run_baseline(args.name, args.method, source=args.source, root=args.root, n=args.n,
-                       seed=args.seed, progress=not args.quiet, **_overrides(args))
+                       seed=args.seed, progress=not args.quiet, fit=args.fit, **_overrides(args))
     out = args.out or f"result_{args.name}_{args.method}.json"
     write_json(out, rec)
     for m, s in rec["metrics"].items():
