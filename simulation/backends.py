@@ -169,6 +169,9 @@ def cltem_config(hyper: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
         "potentials": "kirkland",
         "microscope": {
             "voltage": {"val": hyper["voltage_kv"], "units": "kV"},
+            "aperture": {"val": im["aperture_mrad"], "units": "mrad"},
+            "alpha": {"val": im["alpha_mrad"], "units": "mrad"},
+            "delta": {"val": im["delta_nm"], "units": "nm"},
             "aberrations": {
                 "C10": {"val": im["C10_nm"], "units": "nm"},
                 "C12": {"mag": im["C12_mag_nm"], "ang": im["C12_ang_deg"], "units": "nm, °"},

@@ -39,8 +39,10 @@ class Protocol:
     grid: int = GRID_SIZE
     crop: int = CROP
     slice_thickness: float = 1.0
-    #: Imaging parameters the original script drew; they shape images, not the exit wave.
+    #: Imaging parameters the original script drew (uniformly); they shape images, not the
+    #: exit wave. Objective aperture, defocus spread and illumination convergence included.
     imaging: dict[str, tuple[float, float]] = field(default_factory=lambda: {
+        "aperture_mrad": (5.0, 30.0), "delta_nm": (0.0, 20.0), "alpha_mrad": (0.1, 2.0),
         "C10_nm": (-30.0, 30.0), "C12_mag_nm": (-50.0, 50.0), "C12_ang_deg": (0.0, 180.0),
         "C21_mag_nm": (-1000.0, 1000.0), "C21_ang_deg": (0.0, 180.0),
         "C23_mag_nm": (-1000.0, 1000.0), "C23_ang_deg": (0.0, 180.0),

@@ -100,7 +100,11 @@ def cifs(tmp_path):
 def test_config_nests_every_value_as_cltem_reads_it():
     hyper = sample_hyperparameters(RESTRICTED, "1000041", 0, 0)
     config = cltem_config(hyper, RESTRICTED)
-    assert config["microscope"]["voltage"] == {"val": hyper["voltage_kv"], "units": "kV"}
+    microscope = config["microscope"]
+    assert microscope["voltage"] == {"val": hyper["voltage_kv"], "units": "kV"}
+    assert microscope["aperture"]["val"] == hyper["imaging"]["aperture_mrad"]
+    assert microscope["alpha"]["val"] == hyper["imaging"]["alpha_mrad"]
+    assert microscope["delta"]["val"] == hyper["imaging"]["delta_nm"]
     assert config["mode"]["id"] == 0 and config["resolution"] == 512
     assert config["slice thickness"]["val"] == 1.0 and config["full 3d"]["state"] is False
     c12 = config["microscope"]["aberrations"]["C12"]
