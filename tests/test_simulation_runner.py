@@ -134,6 +134,13 @@ def test_single_material_and_unseen_variants(cif_dir, tmp_path):
     assert seen_meta["hyperparameters"] != unseen_meta["hyperparameters"]
 
 
+def test_abtem_backend_names_its_extra_when_missing(monkeypatch, cif_dir, tmp_path):
+    monkeypatch.setitem(sys.modules, "abtem", None)  # as if abTEM were not installed
+    with pytest.raises(wemd.MissingExtraError, match=r"wemd\[abtem\]"):
+        simulate_dataset(cif_dir, "wavefunctions", tmp_path / "a", backend="abtem", workers=1)
+    assert not (tmp_path / "a" / "wemd.json").exists()
+
+
 def test_default_is_a_local_cluster_with_one_worker_per_core():
     assert _default_workers(None, None) == (os.cpu_count() or 1)
     assert _default_workers(1, None) == 1 and _default_workers(None, "tcp://h:1") == 1
