@@ -39,6 +39,7 @@ class SplitIndex:
     def __init__(self, sources: dict[str, Source], notes: list[str]):
         self.sources = sources
         self.notes = notes
+        self.expected: dict[str, int] = {}  # the split counts the folder was checked against
 
 
 def split_dirs(folder: Path) -> dict[str, Path]:
@@ -261,7 +262,9 @@ def index_folder(spec: DatasetSpec, folder: Path, counts: Optional[dict[str, int
     errors = []
     for layout in spec.layouts:
         try:
-            return INDEXERS[layout](spec, folder, counts)
+            index = INDEXERS[layout](spec, folder, counts)
+            index.expected = dict(counts)
+            return index
         except LayoutError as exc:
             errors.append(str(exc))
     raise LayoutError(" ".join(errors))

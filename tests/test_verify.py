@@ -86,3 +86,12 @@ def test_fake_copy_of_each_family_verifies(home, name):
     report = verify(name, progress=False)
     assert report.ok, str(report)
     assert report.checked == sum(report.counts.values()) > 0
+
+
+def test_missing_split_and_subset_counts_in_report(home):
+    import shutil
+    folder = make_dataset("stem_crops", home)
+    shutil.rmtree(folder / "test")
+    report = verify("stem_crops", progress=False)
+    assert [str(p) for p in report.problems] == ["split test: missing on disk (3 items expected)"]
+    assert "train             4 items   (expected 4; published 110933)" in str(report)

@@ -29,6 +29,7 @@ class Report:
     folder: Optional[Path] = None
     provenance: str = "unknown"
     counts: dict[str, int] = field(default_factory=dict)
+    expected: dict[str, int] = field(default_factory=dict)  # the manifest's counts, else the catalog's
     checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -41,7 +42,10 @@ class Report:
         spec = catalog.get(self.dataset)
         lines = [f"wemd verify {self.dataset}  ({self.provenance} data at {self.folder})"]
         for split, n in self.counts.items():
-            lines.append(f"  {split:<10} {n:>8} items   (published: {spec.splits.get(split, '-')})")
+            want = f"expected {self.expected.get(split, '-')}"
+            if self.provenance != "real":
+                want += f"; published {spec.splits.get(split, '-')}"
+            lines.append(f"  {split:<10} {n:>8} items   ({want})")
         lines.append(f"  checked {self.checked} items")
         lines += [f"  note: {n}" for n in self.notes]
         if self.ok:
@@ -69,12 +73,11 @@ def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = No
     report.folder = folder
     report.provenance = manifest.provenance if manifest else "real"
     report.notes = list(index.notes)
+    report.expected = index.expected
     splits = [catalog.canonical_split(spec, split)] if split else list(index.sources)
-    for s in spec.splits:
-        if s not in index.sources and (split is None or s in splits):
-            expected = (manifest.splits or {}).get(s) if manifest and manifest.splits else spec.splits[s]
-            if expected:
-                report.problems.append(Problem(f"split {s}", "missing on disk"))
+    for s, expected in index.expected.items():
+        if s not in index.sources and expected and (split is None or s in splits):
+            report.problems.append(Problem(f"split {s}", f"missing on disk ({expected} items expected)"))
     known = manifest.files if manifest else {}
     for s in splits:
         if s not in index.sources:
