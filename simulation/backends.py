@@ -248,6 +248,8 @@ class CltemBackend:
                                    f"({exc})") from exc
             side = outdir / "EW_amplitude.json"
             used = json.loads(side.read_text()) if side.is_file() else {}
+        if "filename" in used:  # clTEM echoes the structure path; keep outputs path-free
+            used["filename"] = Path(str(used["filename"])).name
         if amplitude.shape != phase.shape or amplitude.ndim != 2:
             raise BackendError(f"clTEM outputs disagree in shape: {amplitude.shape} vs {phase.shape}")
         wave = (amplitude * np.exp(1j * phase)).astype(np.complex64)
@@ -255,7 +257,9 @@ class CltemBackend:
         return wave, {"voltage_kv": float(voltage), "kirkland_terms": self.kernel_terms,
                       "interaction_constant_per_V_A": interaction_constant(float(voltage) * 1e3),
                       "pixel_size_A": pixel_size(job.hyper["width_nm"] * 10.0, job.protocol.grid),
-                      "grid": list(amplitude.shape), "command": cmd[1:],
+                      "grid": list(amplitude.shape),
+                      "command": self.command(Path(job.cif_path.name), Path("OUT"),
+                                              Path("CONFIG.json"), job.hyper)[1:],
                       "cltem_settings": used}
 
 

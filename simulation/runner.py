@@ -339,7 +339,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
 
     from wemd import __version__
 
-    out = Path(out)
+    out = Path(out).resolve()  # absolute: Dask workers may run elsewhere on a shared filesystem
     out.mkdir(parents=True, exist_ok=True)
     protocol, small = variant_protocol(variant, protocol_overrides)
     stored_shape = catalog_get(variant).item_shape
@@ -356,7 +356,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         # one FFT thread per Dask worker process; all cores in a single process
         backend_options = {"workers": 1 if distributed else -1}
     _engine(backend, backend_options)  # fail fast on a missing extra or executable
-    paths = resolve_cifs(cifs, out / ".cifs", cod_url)
+    paths = [p.resolve() for p in resolve_cifs(cifs, out / ".cifs", cod_url)]
     crystals, failures = load_crystals(paths, split_of)
     if not crystals:
         write_json(out / FAILURES, failures)

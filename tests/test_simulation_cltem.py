@@ -133,6 +133,8 @@ def test_runs_cltem_and_keeps_the_drawn_voltage(cltem, cifs, tmp_path, monkeypat
     assert received["tilt"] == pytest.approx(hyper["tilt_deg"])
     assert received["C10"] == pytest.approx(hyper["imaging"]["C10_nm"])
     assert meta["software"]["backend_version"].startswith("clTEM command line interface")
+    assert meta["physics"]["command"][:5] == ["0000007.cif", "-o", "OUT", "-c", "CONFIG.json"]
+    assert settings["filename"] == "0000007.cif"
     # the wave is amplitude * exp(i phase), centre-cropped to 320 and normalised
     wave = wemd.load("wavefunctions_restricted", "test", root=out)[1]
     y = (np.arange(96, 416) / 512)[:, None]
