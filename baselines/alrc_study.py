@@ -189,6 +189,7 @@ def run_study(cfg: StudyConfig, out: Path, device: str = "cpu",
         cache["runs"][_run_key(run)] = run_one(cfg, run, train, val, device)
         write_json(cache_path, cache)
     study = {"config": dataclasses.asdict(cfg), "provenance": provenance,
+             "images": {"train": len(train), "val": len(val)},
              "fingerprint": fingerprint, "device": str(device),
              "runs": [cache["runs"][_run_key(r)] for r in cfg.runs()]}
     study["table"] = summarize(study["runs"], cfg)
@@ -247,14 +248,14 @@ def render_markdown(study: dict[str, Any], png_name: str) -> str:
         lines += [f"**Data provenance: {study['provenance']}.** These numbers were computed on a "
                   "stand-in, not on the published data; they test the method, not the paper.", ""]
     lines += [f"Data fingerprint: `{study['fingerprint']}`; device: {study['device']}.", "",
-              f"Protocol: {cfg['train_images']} training images, random {cfg['crop']}x{cfg['crop']} "
+              f"Protocol: {study['images']['train']} training images, random {cfg['crop']}x{cfg['crop']} "
               f"crops, left-right flips, z-scored, bilinear 2x downsampling; supersampler width "
               f"{cfg['width']}; Adam, lr {cfg['lr']:.6g}, {cfg['steps']} steps; ALRC decay "
               f"{cfg['decay']}, moments started from the first {cfg['warmup']} (unclipped) batch "
               f"losses. Cells: mean and std "
               f"over {cfg['repeats']} repeats of the mean of the last {cfg['tail']} raw training "
               f"losses (x 100), as in the paper's Table 1; `val` is the error on "
-              f"{cfg['val_images']} fixed validation crops after training (x 100); `clipped` "
+              f"{study['images']['val']} fixed validation crops after training (x 100); `clipped` "
               "counts examples whose gradient ALRC scaled down.", ""]
     for loss in cfg["losses"]:
         lines += [f"## {loss.capitalize()} errors", ""]

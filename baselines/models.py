@@ -140,7 +140,7 @@ class Supersampler(nn.Module):
 class PhaseRecovery(nn.Module):
     """Amplitude [B,1,H,W] -> (cos, sin) of the phase [B,2,H,W], unit length at every pixel."""
 
-    eps = 1e-6
+    eps = 1e-12  # only guards an exactly zero output pair
 
     def __init__(self, width: int = 32, rates: Sequence[int] = (2, 4, 6)):
         super().__init__()
@@ -148,8 +148,7 @@ class PhaseRecovery(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_channels(x, 1, "phase-recovery")
-        out = self.net(x)
-        return out / torch.sqrt((out * out).sum(dim=1, keepdim=True) + self.eps)
+        return F.normalize(self.net(x), p=2.0, dim=1, eps=self.eps)
 
 
 #: model name (as on the command line) -> constructor

@@ -147,7 +147,7 @@ class _Batches:
         self.generate = GENERATORS[task.family]
         self.family, self.ds, self.positions = task.family, ds, positions
         self.params, self.batch_size, self.seed = params, batch_size, seed
-        self.item = lru_cache(maxsize=128)(self._item)
+        self.item = lru_cache(maxsize=16)(self._item)  # full-size TEM items are 16 MB each
 
     def _item(self, pos: int) -> tuple[Any, dict[str, Any]]:
         meta = self.ds.metadata(pos) if self.family == "phase" else {}
