@@ -387,13 +387,13 @@ def exit_wave(rng: np.random.Generator, shape: tuple[int, int], pixel: float,
         zone = crystal.zones[int(rng.integers(len(crystal.zones)))]
         xy, site, period = crystal_columns(crystal, zone, (shape[0] * pixel, shape[1] * pixel),
                                         rng.uniform(0, np.pi), rng.uniform(0, 10, 2))
-        thick = rng.uniform(20, 150) * _region_mask(rng, shape)
+        thick = rng.uniform(30, 200) * _region_mask(rng, shape)
         px = xy / pixel
         iy = np.clip(px[:, 1].astype(int), 0, shape[0] - 1)
         ix = np.clip(px[:, 0].astype(int), 0, shape[1] - 1)
         weights = crystal.site_weights(0.75)[site] * thick[iy, ix] / period
         pot = splat(px, weights, shape) / pixel**2
-        pot = pot + _carbon(rng, shape, pixel, rng.uniform(30, 150)) / 6**1.7 * 6**0.75
+        pot = pot + _carbon(rng, shape, pixel, rng.uniform(15, 50)) / 6**1.7 * 6**0.75
         pot = ndimage.gaussian_filter(pot, 0.35 / pixel)
         phase, absorb = 0.004 * pot, 0.0004 * pot
         meta = {"crystal": crystal.name, "zone": list(zone), "regime": "HRTEM"}

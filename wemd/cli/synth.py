@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("-n", type=int, default=None, help="instances per task (default: 2)")
     q.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
                    help="only these benchmark tasks (default: all)")
+    q.add_argument("--all-methods", action="store_true",
+                   help="also run the interpolating completion baselines (seconds per instance) "
+                        "on every task, not just the first of their family")
     _common(q)
     q.set_defaults(func=quickstart_command)
 
@@ -65,5 +68,6 @@ def quickstart_command(args: argparse.Namespace) -> int:
     from wemd.quickstart import DEFAULT_N, quickstart
 
     quickstart(args.out, scale=args.scale, seed=args.seed, n=args.n or DEFAULT_N,
-               tasks=args.tasks, workers=args.workers, progress=not args.quiet)
+               tasks=args.tasks, all_methods=args.all_methods, workers=args.workers,
+               progress=not args.quiet)
     return 0
