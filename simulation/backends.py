@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 import shutil
 import subprocess
 import tempfile
@@ -71,7 +72,25 @@ def _physics_record(voltage_kv: float, terms: int, grid: Grid, slices: int) -> d
             "pixel_size_A": grid.sampling[0], "grid": list(grid.shape), "slices": slices}
 
 
-class NumpyBackend:
+class AtomsBackend(ABC):
+    """A backend that simulates the atoms :mod:`~wemd.simulation.geometry` builds, on the
+    protocol's grid; subclasses provide ``exit_wave_from_atoms``."""
+
+    @abstractmethod
+    def exit_wave_from_atoms(self, atoms: Atoms, grid: Grid, voltage_kv: float, terms: int,
+                             slice_thickness: float = 1.0) -> np.ndarray:
+        """The exit wave (complex64, grid shape) of a plane wave through ``atoms``."""
+
+    def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
+        atoms, grid = job.specimen()
+        wave = self.exit_wave_from_atoms(atoms, grid, job.hyper["voltage_kv"], job.protocol.terms,
+                                         job.protocol.slice_thickness)
+        slices = int(round(atoms.box[2] / job.protocol.slice_thickness))
+        return wave, {**_physics_record(job.hyper["voltage_kv"], job.protocol.terms, grid, slices),
+                      "atoms": len(atoms.numbers)}
+
+
+class NumpyBackend(AtomsBackend):
     """The built-in engine (:func:`wemd.simulation.multislice.multislice`)."""
 
     name = "numpy"
@@ -88,14 +107,6 @@ class NumpyBackend:
                              slice_thickness: float = 1.0) -> np.ndarray:
         return multislice(atoms, grid, voltage_kv * 1e3, slice_thickness, terms, self.workers)
 
-    def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-        atoms, grid = job.specimen()
-        wave = self.exit_wave_from_atoms(atoms, grid, job.hyper["voltage_kv"], job.protocol.terms,
-                                         job.protocol.slice_thickness)
-        slices = int(round(atoms.box[2] / job.protocol.slice_thickness))
-        return wave, {**_physics_record(job.hyper["voltage_kv"], job.protocol.terms, grid, slices),
-                      "atoms": len(atoms.numbers)}
-
 
 def kirkland_parameters(species: tuple[int, ...], terms: int) -> dict[str, np.ndarray]:
     """Kirkland (4 x 3) parameter arrays per element symbol, later terms zeroed for n = 1."""
@@ -109,7 +120,7 @@ def kirkland_parameters(species: tuple[int, ...], terms: int) -> dict[str, np.nd
     return out
 
 
-class AbtemBackend:
+class AbtemBackend(AtomsBackend):
     """abTEM (``pip install 'wemd[abtem]'``, GPL-3.0) on the same atoms, grid and parametrisation.
 
     Infinite projection, 1 A slices, a hard 2/3 band limit (abTEM's taper set to zero), Kirkland
@@ -139,14 +150,6 @@ class AbtemBackend:
             wave = abtem.PlaneWave(energy=voltage_kv * 1e3).multislice(potential, lazy=False)
         return np.asarray(wave.array, dtype=np.complex64)
 
-    def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
-        atoms, grid = job.specimen()
-        wave = self.exit_wave_from_atoms(atoms, grid, job.hyper["voltage_kv"], job.protocol.terms,
-                                         job.protocol.slice_thickness)
-        slices = int(round(atoms.box[2] / job.protocol.slice_thickness))
-        return wave, {**_physics_record(job.hyper["voltage_kv"], job.protocol.terms, grid, slices),
-                      "atoms": len(atoms.numbers)}
-
 
 #: clTEM's SimulationMode enum value for CTEM (src/simulation/utilities/enums.h).
 CLTEM_CTEM_MODE = 0
@@ -157,7 +160,8 @@ def cltem_config(hyper: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
 
     The original pipeline wrote bare numbers for voltage, aperture, delta and alpha, which
     clTEM ignores (it kept its 200 kV default); here every key is nested as clTEM's
-    ``JsonToManager`` expects. Units: kV, mrad, nm (C10, C12, C21, C23), um (C30), degrees.
+    ``JsonToManager`` expects. Units: voltage kV; aperture and alpha mrad; delta, C10, C12, C21
+    and C23 nm; C30 um; angles degrees.
     """
     im = hyper["imaging"]
     return {
