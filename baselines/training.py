@@ -8,18 +8,20 @@ networks train on smaller crops (``train_crop``) and predict at the task's size.
 
 Per seed, ``{out}/seed{s}/`` holds ``checkpoint.pt`` (model, optimiser, schedule, ALRC state;
 training resumes from it), ``model.pt`` (weights and the config to rebuild the network),
-``predictions.npy`` with ``instance_ids.json`` (the evaluator's inputs) and ``eval.json``.
+``eval.json`` (scores, streamed through the leaderboard's Scorer) and, when asked for,
+``predictions.npy`` with ``instance_ids.json`` (what ``wemd evaluate`` takes).
 ``{out}/record.json`` is the result record over all seeds (mean +- std over seeds).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -27,7 +29,7 @@ from wemd.atomic import atomic_path, write_json
 from wemd.errors import WEMDError, require
 
 __all__ = ["DEFAULT_MODEL", "TrainConfig", "TrainingError", "build_from_checkpoint", "predict",
-           "resolve_device", "train", "train_seed"]
+           "resolve_device", "score", "train", "train_seed"]
 
 #: the reference network of each task family
 DEFAULT_MODEL = {"tem_denoise": "atrous-denoiser", "stem_completion": "partial-scan",
@@ -276,42 +278,63 @@ def train_seed(cfg: TrainConfig, seed: int, out: Path, device: str = "cpu",
     return final
 
 
-def predict(model: Any, task: Any, ds: Any, n: Optional[int], path: Path, device: str = "cpu",
-            batch_size: int = 8, progress: bool = True) -> tuple[Path, list[str]]:
-    """Predict the task's fixed instances into the .npy ``path`` (written through a memory map,
-    so 20000 full-size predictions never sit in memory); returns it and the instance ids."""
+def predict(model: Any, task: Any, ds: Any, n: Optional[int], device: str = "cpu",
+            batch_size: int = 8, progress: bool = True) -> Iterator[tuple[np.ndarray, Any]]:
+    """Stream (prediction, instance) over the task's fixed instances, in order, in batches."""
     torch = require("torch", "torch")
     from tqdm.auto import tqdm
 
     dev = resolve_device(device)
     count = task.n_instances(ds, n)
-    shape = (count,) + tuple(task.prediction_shape())
+    out_hw = tuple(task.prediction_shape()[:2])
     model = model.to(dev).eval()
-    todo: list[np.ndarray] = []
-    with atomic_path(path) as tmp:
-        preds = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
-        done = 0
-        for k, inst in enumerate(tqdm(task.instances(ds, count), total=count, unit="inst",
-                                      disable=not progress, desc=f"predict {task.name}")):
-            todo.append(model_input(task.family, inst.input))
-            if len(todo) == batch_size or k == count - 1:
-                with torch.no_grad():
-                    x = torch.from_numpy(np.stack(todo)).to(dev)
-                    out = _forward(model, x, shape[1:3]).float().cpu().numpy()
-                for o in out:
-                    preds[done] = to_prediction(task.family, o)
-                    done += 1
-                todo.clear()
-        preds.flush()
-        del preds
-    ids = task.instance_ids(ds, count)
-    write_json(Path(path).with_name("instance_ids.json"), ids)
-    return Path(path), ids
+    pending: list[Any] = []
+    for k, inst in enumerate(tqdm(task.instances(ds, count), total=count, unit="inst",
+                                  disable=not progress, desc=f"predict {task.name}")):
+        pending.append(inst)
+        if len(pending) == batch_size or k == count - 1:
+            x = np.stack([model_input(task.family, i.input) for i in pending])
+            with torch.no_grad():
+                out = _forward(model, torch.from_numpy(x).to(dev), out_hw).float().cpu().numpy()
+            yield from ((to_prediction(task.family, o), i) for o, i in zip(out, pending))
+            pending.clear()
 
 
-def train(cfg: TrainConfig, out: Path, device: str = "cpu", progress: bool = True) -> dict[str, Any]:
-    """Train every seed, predict and score the task's instances; write and return the record."""
-    from wemd.leaderboard.evaluator import evaluate
+def score(model: Any, task: Any, ds: Any, n: Optional[int], source: str, device: str = "cpu",
+          keep: Optional[Path] = None, progress: bool = True) -> Any:
+    """Predict and score the task's instances as they stream (never all in memory), with the
+    leaderboard's Scorer; ``keep``: also write the predictions there (.npy, memory-mapped) with
+    ``instance_ids.json`` beside it, the inputs ``wemd evaluate`` takes."""
+    from wemd.leaderboard.evaluator import Scorer
+
+    count = task.n_instances(ds, n)
+    scorer = Scorer(task)
+    with contextlib.ExitStack() as stack:
+        saved = None
+        if keep is not None:
+            tmp = stack.enter_context(atomic_path(keep))
+            saved = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                              shape=(count,) + tuple(task.prediction_shape()))
+        for k, (pred, inst) in enumerate(predict(model, task, ds, n, device, progress=progress)):
+            scorer.add(pred, inst)
+            if saved is not None:
+                saved[k] = pred
+        if saved is not None:
+            saved.flush()
+            del saved
+    if keep is not None:
+        write_json(Path(keep).with_name("instance_ids.json"), task.instance_ids(ds, count))
+    dfp = ds.fingerprint()
+    return scorer.result(provenance=ds.provenance, source=source, dataset_fingerprint=dfp,
+                         instances_fingerprint=task.fingerprint(ds, count, dataset_fingerprint=dfp))
+
+
+def train(cfg: TrainConfig, out: Path, device: str = "cpu", progress: bool = True,
+          keep_predictions: bool = False) -> dict[str, Any]:
+    """Train every seed, predict and score the task's instances; write and return the record.
+
+    ``keep_predictions`` also stores each seed's predictions (20000 full-size ones take 21 GB).
+    """
     from wemd.leaderboard.records import make_record
 
     if len(set(cfg.seeds)) != len(cfg.seeds) or not cfg.seeds:
@@ -325,10 +348,8 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", progress: bool = Tru
     for seed in cfg.seeds:
         model_path = train_seed(cfg, seed, out, device, progress)
         model, _ = build_from_checkpoint(model_path, device)
-        pred_path, ids = predict(model, task, test_ds, cfg.n, out / f"seed{seed}" / "predictions.npy",
-                                 device, progress=progress)
-        result = evaluate(task, pred_path, ds=test_ds, source=cfg.source, n=cfg.n,
-                          instance_ids=ids, progress=progress)
+        keep = out / f"seed{seed}" / "predictions.npy" if keep_predictions else None
+        result = score(model, task, test_ds, cfg.n, cfg.source, device, keep, progress)
         write_json(out / f"seed{seed}" / "eval.json", result.as_dict())
         results.append(result)
     params = {**cfg.as_dict(), "model": name, "alrc_decay": _alrc_decay(cfg.steps)}

@@ -39,8 +39,10 @@ def test_training_items_never_include_the_test_items(data):
 def test_train_three_seeds_writes_a_valid_learned_record(data, tmp_path):
     from wemd.leaderboard.records import validate
 
+    from wemd.leaderboard.evaluator import evaluate
+
     out = tmp_path / "run"
-    record = training.train(tiny(), out, progress=False)
+    record = training.train(tiny(), out, progress=False, keep_predictions=True)
     validate(record)
     assert record["method"]["kind"] == "learned" and record["method"]["name"] == "partial-scan"
     assert [r["seed"] for r in record["runs"]] == [0, 1, 2]
@@ -53,12 +55,16 @@ def test_train_three_seeds_writes_a_valid_learned_record(data, tmp_path):
     assert json.loads((out / "record.json").read_text())["task"] == TASK
     preds = np.load(out / "seed0" / "predictions.npy")
     assert preds.shape == (3, 96, 96) and np.isfinite(preds).all()
-    assert len(json.loads((out / "seed0" / "instance_ids.json").read_text())) == 3
+    ids = json.loads((out / "seed0" / "instance_ids.json").read_text())
+    # the kept predictions score the same through the public evaluator as they did streamed
+    again = evaluate(TASK, out / "seed0" / "predictions.npy", instance_ids=ids, progress=False)
+    assert again.metrics["mse"]["mean"] == pytest.approx(record["runs"][0]["metrics"]["mse"]["mean"])
+    assert again.predictions_sha256 == record["runs"][0]["predictions_sha256"]
     # a second call finds every seed trained and changes nothing
     stamp = (out / "seed1" / "model.pt").stat().st_mtime_ns
-    again = training.train(tiny(), out, progress=False)
+    rerun = training.train(tiny(), out, progress=False)
     assert (out / "seed1" / "model.pt").stat().st_mtime_ns == stamp
-    assert again["metrics"] == record["metrics"]
+    assert rerun["metrics"] == record["metrics"]
 
 
 def test_interrupted_training_resumes_exactly(data, tmp_path, monkeypatch):

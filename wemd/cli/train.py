@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", default="local", help="data source: local, synthetic, hf")
     p.add_argument("--root", default=None, help="data home or dataset folder")
     p.add_argument("--out", default=None, help="output folder (default: wemd-runs/TASK-MODEL)")
+    p.add_argument("--keep-predictions", action="store_true",
+                   help="also store each seed's predictions (.npy) for `wemd evaluate`")
     _device_args(p)
     p.set_defaults(func=_train)
 
@@ -114,7 +116,8 @@ def _train(args: argparse.Namespace) -> int:
                       alrc_n=args.alrc_n, overrides=tuple(_param(t) for t in args.param),
                       n=args.n, source=args.source, root=args.root)
     out = Path(args.out or f"wemd-runs/{cfg.task}-{cfg.model_name()}")
-    record = train(cfg, out, device=args.device, progress=not args.quiet)
+    record = train(cfg, out, device=args.device, progress=not args.quiet,
+                   keep_predictions=args.keep_predictions)
     data = record["data"]
     if data["provenance"] != "real":
         print(f"NOTE: {data['provenance']} data - not a result on the published data.")
