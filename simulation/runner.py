@@ -10,6 +10,7 @@ logged with its reason and never stops the run.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -24,7 +25,7 @@ from wemd.atomic import atomic_path, save_npy, write_json
 from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split
 from wemd.errors import WEMDError
 from wemd.loaders.sources import sha256_file
-from wemd.manifest import Manifest, write_manifest
+from wemd.manifest import Manifest, read_manifest, write_manifest
 from wemd.simulation.cif import CIFError, Crystal, read_cif, resolve_cifs
 from wemd.simulation.physics import kirkland_citation
 from wemd.simulation.postprocess import SMALL, crop_center, normalise, to_small
@@ -51,6 +52,7 @@ class Task:
     name: str
     draw: int
     seed: int
+    run_id: str = ""  # staging namespace: one per (variant, protocol, backend, seed)
 
     @property
     def key(self) -> str:
@@ -58,7 +60,7 @@ class Task:
 
 
 def _staged(out: Path, task: Task) -> tuple[Path, Path]:
-    base = out / WORK / task.split
+    base = out / WORK / task.run_id / task.split
     return base / f"{task.key}.npy", base / f"{task.key}.json"
 
 
@@ -134,8 +136,17 @@ def _draw_name(variant: str, name: str) -> str:
     return f"{name}/unseen" if variant.endswith("_unseen") else name
 
 
+def run_id(variant: str, protocol: Protocol, backend: str, options: dict[str, Any],
+           seed: int) -> str:
+    """A short hash of everything that shapes the outputs, naming the staging folder, so runs
+    with other settings into the same OUT never pass for each other's finished work."""
+    recipe = {"variant": variant, "protocol": protocol.to_json(), "backend": backend, "seed": seed,
+              "options": {k: v for k, v in options.items() if k != "workers"}}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol: Protocol,
-               seed: int, draws_per_cif: Optional[int] = None) -> list[Task]:
+               seed: int, draws_per_cif: Optional[int] = None, run: str = "") -> list[Task]:
     """Every task of a variant, in output order (split, CIF name, draw).
 
     Multi-material variants partition CIFs by journal (``crystal.split``); the ``unseen``
@@ -155,7 +166,7 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
         for path, crystal in ordered:
             start = 0
             for split, stop in bounds.items():
-                tasks += [Task(split, str(path), crystal.name, d, seed) for d in range(start, stop)]
+                tasks += [Task(split, str(path), crystal.name, d, seed, run) for d in range(start, stop)]
                 start = stop
     else:
         unseen = variant.endswith("_unseen")
@@ -165,7 +176,7 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
             else:
                 split = crystal.split if crystal.split in spec.splits else None
             if split is not None:
-                tasks += [Task(split, str(path), crystal.name, d, seed) for d in range(draws)]
+                tasks += [Task(split, str(path), crystal.name, d, seed, run) for d in range(draws)]
     order = {s: i for i, s in enumerate(SPLIT_ORDER)}
     return sorted(tasks, key=lambda t: order[t.split])  # stable: keeps CIF and draw order
 
@@ -340,6 +351,10 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     from wemd import __version__
 
     out = Path(out).resolve()  # absolute: Dask workers may run elsewhere on a shared filesystem
+    existing = read_manifest(out) if (out / "wemd.json").is_file() else None
+    if existing is not None and existing.dataset != variant:
+        raise SimulationRunError(f"{out} already holds {existing.dataset!r}; simulate {variant} "
+                                 "into another folder")
     out.mkdir(parents=True, exist_ok=True)
     protocol, small = variant_protocol(variant, protocol_overrides)
     stored_shape = catalog_get(variant).item_shape
@@ -362,7 +377,8 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         write_json(out / FAILURES, failures)
         raise SimulationRunError(f"none of the {len(paths)} CIFs can be simulated (see "
                                  f"{out / FAILURES})")
-    tasks = plan_tasks(crystals, variant, protocol, seed, draws_per_cif)
+    tasks = plan_tasks(crystals, variant, protocol, seed, draws_per_cif,
+                       run_id(variant, protocol, backend, backend_options, seed))
     planned = {t.name for t in tasks}
     failures += [{"cif": path.name, "stage": "partition", "reason":
                   f"journal {c.journal!r} gives split {c.split!r}, which {variant} does not use"}

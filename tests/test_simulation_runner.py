@@ -97,12 +97,25 @@ def test_rerun_skips_verified_outputs_and_redoes_damaged_ones(restricted, cif_di
     again = simulate_dataset(cif_dir, "wavefunctions_restricted", out, seed=3, workers=1,
                              protocol_overrides=SMALL, draws_per_cif=2, progress=False)
     assert again["ran"] == 0 and again["skipped"] == 14
-    staged = sorted((out / ".work" / "val").glob("*.npy"))[0]
+    staged = sorted(out.glob(".work/*/val/*.npy"))[0]
     staged.write_bytes(staged.read_bytes()[:-100])  # a damaged output is not "done"
     third = simulate_dataset(cif_dir, "wavefunctions_restricted", out, seed=3,
                              protocol_overrides=SMALL, draws_per_cif=2, progress=False)  # 1 task: no cluster
     assert third["ran"] == 1
     assert _data_hashes(out) == before
+
+
+def test_other_settings_never_reuse_finished_work(cif_dir, tmp_path):
+    out = tmp_path / "mixed"
+    first = simulate_dataset([cif_dir / "0000001.cif"], "wavefunctions_restricted", out, seed=1,
+                             protocol_overrides=SMALL, draws_per_cif=1, workers=1, progress=False)
+    other_seed = simulate_dataset([cif_dir / "0000001.cif"], "wavefunctions_restricted", out,
+                                  seed=2, protocol_overrides=SMALL, draws_per_cif=1, workers=1,
+                                  progress=False)
+    assert first["ran"] == other_seed["ran"] == 1
+    with pytest.raises(SimulationRunError, match="already holds 'wavefunctions_restricted'"):
+        simulate_dataset([cif_dir / "0000001.cif"], "wavefunctions_n1", out, workers=1,
+                         protocol_overrides=SMALL, draws_per_cif=1, progress=False)
 
 
 def test_96x96_variant_is_one_array(cif_dir, tmp_path):
@@ -181,13 +194,13 @@ def test_killed_run_resumes_to_the_identical_result(cif_dir, tmp_path):
                              *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        while len(list(killed.glob(".work/*/*.json"))) < 3 and time.time() < deadline:
+        while len(list(killed.glob(".work/*/*/*.json"))) < 3 and time.time() < deadline:
             assert proc.poll() is None, "the run finished before it could be killed"
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
-    done_at_kill = len(list(killed.glob(".work/*/*.json")))
+    done_at_kill = len(list(killed.glob(".work/*/*/*.json")))
     assert proc.returncode == -signal.SIGKILL and 3 <= done_at_kill < 14
     assert not (killed / "wemd.json").exists()
     assert cli_main(["simulate", "--out", str(killed), *args]) == 0
