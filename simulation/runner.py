@@ -53,6 +53,7 @@ class Task:
     draw: int
     seed: int
     run_id: str = ""  # staging namespace: one per (variant, protocol, backend, seed)
+    cif_sha256: str = ""  # the CIF's content, so an edited CIF is simulated again
 
     @property
     def key(self) -> str:
@@ -65,12 +66,15 @@ def _staged(out: Path, task: Task) -> tuple[Path, Path]:
 
 
 def task_done(out: Path, task: Task) -> bool:
-    """True if the task's staged array exists and matches the hash in its metadata."""
+    """True if the task's staged array exists, matches the hash in its metadata, and was made
+    from the same CIF content."""
     array, meta = _staged(out, task)
     if not (array.is_file() and meta.is_file()):
         return False
     try:
-        return json.loads(meta.read_text())["sha256"] == sha256_file(array)
+        record = json.loads(meta.read_text())
+        return (record["cif_sha256"] == task.cif_sha256
+                and record["sha256"] == sha256_file(array))
     except (OSError, ValueError, KeyError):
         return False
 
@@ -98,7 +102,8 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
         meta = {
             "variant": variant, "split": task.split, "cif": crystal.name, "cod_id": crystal.cod_id,
             "journal": crystal.journal, "formula": crystal.formula,
-            "cif_file": Path(task.cif_path).name, "draw": task.draw, "seed": task.seed,
+            "cif_file": Path(task.cif_path).name, "cif_sha256": task.cif_sha256,
+            "draw": task.draw, "seed": task.seed,
             "mixed_occupancy": crystal.has_mixed_sites,
             "protocol": protocol.to_json(), "hyperparameters": hyper, "physics": used,
             "postprocess": {"crop": protocol.crop, "crop_offset": (wave.shape[0] - protocol.crop) // 2,
@@ -164,9 +169,10 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
             acc += n
             bounds[split] = int(round(draws * acc / total))
         for path, crystal in ordered:
-            start = 0
+            digest, start = sha256_file(path), 0
             for split, stop in bounds.items():
-                tasks += [Task(split, str(path), crystal.name, d, seed, run) for d in range(start, stop)]
+                tasks += [Task(split, str(path), crystal.name, d, seed, run, digest)
+                          for d in range(start, stop)]
                 start = stop
     else:
         unseen = variant.endswith("_unseen")
@@ -176,7 +182,9 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
             else:
                 split = crystal.split if crystal.split in spec.splits else None
             if split is not None:
-                tasks += [Task(split, str(path), crystal.name, d, seed, run) for d in range(draws)]
+                digest = sha256_file(path)
+                tasks += [Task(split, str(path), crystal.name, d, seed, run, digest)
+                          for d in range(draws)]
     order = {s: i for i, s in enumerate(SPLIT_ORDER)}
     return sorted(tasks, key=lambda t: order[t.split])  # stable: keeps CIF and draw order
 

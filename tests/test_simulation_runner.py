@@ -113,6 +113,12 @@ def test_other_settings_never_reuse_finished_work(cif_dir, tmp_path):
                                   seed=2, protocol_overrides=SMALL, draws_per_cif=1, workers=1,
                                   progress=False)
     assert first["ran"] == other_seed["ran"] == 1
+    cif = tmp_path / "edited" / "0000001.cif"
+    cif.parent.mkdir()
+    cif.write_text((cif_dir / "0000001.cif").read_text().replace("5.431", "5.430"))
+    edited = simulate_dataset([cif], "wavefunctions_restricted", out, seed=2,
+                              protocol_overrides=SMALL, draws_per_cif=1, workers=1, progress=False)
+    assert edited["ran"] == 1  # same name, new content: simulated again
     with pytest.raises(SimulationRunError, match="already holds 'wavefunctions_restricted'"):
         simulate_dataset([cif_dir / "0000001.cif"], "wavefunctions_n1", out, workers=1,
                          protocol_overrides=SMALL, draws_per_cif=1, progress=False)
