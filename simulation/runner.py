@@ -1,8 +1,9 @@
 """The dataset driver: CIFs in, a WEMD-layout dataset out; resumable, atomic, scaled out on Dask.
 
-Every (split, CIF, draw) task writes its result to a staging folder ``OUT/.work/`` (array first,
-then its metadata JSON, each atomically; the metadata carries the array's sha256 and marks the
-task complete). A re-run skips tasks whose staged array still matches that hash. When all tasks
+Every (split, CIF, draw) task writes its result to a staging folder ``OUT/.work/{recipe}/``
+(array first, then its metadata JSON, each atomically; the metadata carries the array's and the
+CIF's sha256 and marks the task complete; ``recipe`` hashes the variant, protocol, backend and
+seed). A re-run skips tasks whose staged array still matches that hash. When all tasks
 have been tried, the staged results are laid out as the loader expects (contiguous indices per
 split), hashed into ``wemd.json`` and the failure log is written. A bad CIF or a failed task is
 logged with its reason and never stops the run.
