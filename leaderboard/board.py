@@ -60,7 +60,10 @@ def check_record(record: dict[str, Any], *, root: Any = None, ds: Any = None) ->
         raise RecordError(f"Record uses protocol {record['protocol_version']} of {task.name}; the "
                           f"board accepts protocol {task.protocol_version}. Re-run the evaluation.")
     data = record["data"]
-    task = task.with_params(**data["params"])
+    try:
+        task = task.with_params(**data["params"])
+    except ValueError as exc:
+        raise RecordError(f"Record parameters do not fit {task.name}: {exc}") from None
     if task.standard != data["standard"]:
         raise RecordError(f"Record claims standard={data['standard']} but its parameters say "
                           f"{task.standard}.")
