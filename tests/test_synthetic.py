@@ -186,6 +186,12 @@ def test_cache_is_reused_and_foreign_builds_are_refused(tiny_root, tmp_path):
     build(["cifs"], out=tmp_path, scale=SCALE, seed=SEED, progress=False)
     with pytest.raises(SyntheticBuildError, match="--out"):
         build(["cifs"], out=tmp_path, scale="small", seed=SEED, progress=False)
+    real = tmp_path / "real"
+    (real / "stem_full" / "train").mkdir(parents=True)  # real data placed by hand: never touched
+    (real / "stem_full" / "train" / "0.tif").write_bytes(b"not ours")
+    with pytest.raises(SyntheticBuildError, match="without a synthetic manifest"):
+        build(["stem_full"], out=real, scale=SCALE, seed=SEED, progress=False)
+    assert (real / "stem_full" / "train" / "0.tif").read_bytes() == b"not ours"
     with pytest.raises(SyntheticBuildError, match="unknown synthetic scale"):
         build(["cifs"], out=tmp_path, scale="huge")
     with pytest.raises(wemd.UnknownDatasetError):

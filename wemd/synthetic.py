@@ -193,16 +193,18 @@ def build(names: Optional[Iterable[str]] = None, *, out: Optional[PathLike] = No
 
 def _complete(folder: Path, scale: str, seed: int) -> bool:
     """True when ``folder`` holds a finished synthetic build of this scale, seed and generator
-    version; False when it is missing, unfinished or made by an older generator (rebuilt)."""
-    manifest = read_manifest(folder) if folder.is_dir() else None
-    if manifest is None:
+    version; False when it is absent, empty or an older generator's output (rebuilt). Anything
+    else there (real data, another scale or seed) is never touched: it raises."""
+    if not folder.is_dir() or not any(folder.iterdir()):
         return False
-    gen = manifest.generator
-    if manifest.provenance != "synthetic" or gen.get("scale") != scale or gen.get("seed") != seed:
-        raise SyntheticBuildError(
-            f"{folder} already holds a {manifest.provenance} build (scale {gen.get('scale')!r}, "
-            f"seed {gen.get('seed')!r}); write scale {scale!r} seed {seed} elsewhere (--out) or "
-            "delete that folder.")
+    manifest = read_manifest(folder)
+    gen = manifest.generator if manifest else {}
+    if manifest is None or manifest.provenance != "synthetic" or gen.get("scale") != scale \
+            or gen.get("seed") != seed:
+        what = (f"a {manifest.provenance} build (scale {gen.get('scale')!r}, seed "
+                f"{gen.get('seed')!r})" if manifest else "data without a synthetic manifest")
+        raise SyntheticBuildError(f"{folder} already holds {what}; write scale {scale!r} seed "
+                                  f"{seed} elsewhere (--out) or delete that folder yourself.")
     return gen.get("synthetic_version") == SYNTH_VERSION
 
 
@@ -220,7 +222,7 @@ def _run_group(group: str, base: Path, scale_name: str, scale: Scale, seed: int,
             if final.exists():
                 if _complete(final, scale_name, seed):
                     continue  # a concurrent build finished first
-                shutil.rmtree(final)  # an interrupted build or an older generator's output
+                shutil.rmtree(final)  # empty, or synthetic output of an older generator
             os.replace(stage / name, final)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
