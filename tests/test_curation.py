@@ -66,7 +66,7 @@ def test_non_overlapping_crops_tile_from_top_left():
     assert curation.non_overlapping_crops(np.zeros((511, 4096))) == []
 
 
-def test_96x96_downsample_crop_and_wavefunction():
+def test_96x96_downsample_and_crop():
     img = np.tile(np.arange(384, dtype=np.float32), (192, 1))
     small = curation.downsample_96(img)
     assert small.shape == (96, 96, 1) and small.dtype == np.float32
@@ -78,11 +78,6 @@ def test_96x96_downsample_crop_and_wavefunction():
     again = curation.crop_96(img, np.random.default_rng(3))
     np.testing.assert_array_equal(crop, again)
     assert curation.crop_96(np.ones((40, 50)), np.random.default_rng(0)).shape == (96, 96, 1)
-    wave = (np.ones((320, 320)) * np.exp(1j * 0.5)).astype(np.complex64)
-    w96 = curation.wavefunction_96(wave)
-    assert w96.shape == (96, 96, 2) and w96.dtype == np.float32
-    np.testing.assert_allclose(w96[..., 0], np.cos(0.5), rtol=1e-5)
-    np.testing.assert_allclose(w96[..., 1], np.sin(0.5), rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["stem_full", "tem_full", "wavefunctions", "cifs",

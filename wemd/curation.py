@@ -136,19 +136,6 @@ def crop_96(image: np.ndarray, rng: np.random.Generator, size: int = SMALL_SIZE)
     return np.ascontiguousarray(arr[top:top + size, left:left + size])[..., None]
 
 
-def wavefunction_96(wave: np.ndarray, size: int = SMALL_SIZE) -> np.ndarray:
-    """A complex wavefunction resized to ``size`` x ``size`` x 2 float32 ([..., 0] real, [..., 1]
-    imaginary): scikit-image bilinear resize with antialiasing of each part, as published."""
-    from skimage.transform import resize
-
-    arr = np.asarray(wave)
-    if arr.ndim != 2 or not np.iscomplexobj(arr):
-        raise ValueError(f"expected a 2-D complex wavefunction, got {arr.dtype} {arr.shape}")
-    parts = [resize(part.astype(np.float64), (size, size), order=1, anti_aliasing=True,
-                    preserve_range=True) for part in (arr.real, arr.imag)]
-    return np.stack(parts, axis=-1).astype(np.float32)
-
-
 def split_counts(total: int, proportions: Mapping[str, int]) -> dict[str, int]:
     """Split ``total`` items in the proportions of ``proportions`` (e.g. a catalog entry's split
     counts), largest remainders first, each split getting at least one item when possible."""

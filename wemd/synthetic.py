@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
@@ -576,11 +576,6 @@ def describe(base: PathLike) -> list[dict[str, Any]]:
                      "splits": _ordered(name, manifest.splits), "item_shape": spec.item_shape,
                      "dtype": spec.dtype, "bytes": size, "path": str(folder)})
     return rows
-
-
-def scale_summary(scale: str) -> dict[str, Any]:
-    """The counts a scale builds, for documentation and the CLI."""
-    return asdict(get_scale(scale))
 
 
 register_source("synthetic", load_synthetic)
