@@ -22,7 +22,7 @@ non-finite batch means leave the statistics untouched.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from wemd.errors import require
 
@@ -135,6 +135,23 @@ class ALRC(LossClipper):
         self.decay = _check_decay(decay)
         self.register_buffer("mu1", torch.tensor(float(mu1)))
         self.register_buffer("mu2", torch.tensor(float(mu2) ** 2))  # raw second moment
+
+    @classmethod
+    def from_losses(cls, batch_losses: Sequence[float], n_max: Optional[float] = 3.0,
+                    decay: float = 0.999, n_min: Optional[float] = math.inf) -> "ALRC":
+        """ALRC with its moments at the sample mean and RMS of observed batch-mean losses.
+
+        For runs too short for high initial moments to decay (1e3 steps rather than the
+        paper's 1e5): train a few steps unclipped, then start ALRC from their losses.
+        """
+        values = [float(v) for v in batch_losses if math.isfinite(float(v))]
+        if not values:
+            raise ValueError("ALRC.from_losses needs at least one finite loss")
+        mean = sum(values) / len(values)
+        rms = math.sqrt(sum(v * v for v in values) / len(values))
+        # rms >= |mean|, equal for constant losses: a hair above keeps mu1**2 < mu2
+        return cls(n_max=n_max, mu1=mean, mu2=max(rms, abs(mean)) * (1 + 1e-6) + 1e-30,
+                   decay=decay, n_min=n_min)
 
     @property
     def sigma(self) -> Tensor:

@@ -114,6 +114,7 @@ def run_one(cfg: StudyConfig, run: dict[str, Any], train: np.ndarray, val: np.nd
             device: str = "cpu") -> dict[str, Any]:
     """Train one configuration; returns its raw loss curve and summary numbers."""
     torch = require("torch", "torch")
+    from wemd.baselines.alrc import ALRC
     from wemd.baselines.models import Supersampler
     from wemd.baselines.training import resolve_device
 
@@ -142,7 +143,7 @@ def run_one(cfg: StudyConfig, run: dict[str, Any], train: np.ndarray, val: np.nd
         if step < cfg.warmup:
             warm.append(float(losses.detach().mean()))
         elif clip is None and run["threshold"] is not None:
-            clip = _warm_alrc(warm, run["threshold"], cfg.decay).to(device)
+            clip = ALRC.from_losses(warm, n_max=run["threshold"], decay=cfg.decay).to(device)
         if clip is not None:
             high = clip.bounds()[1]
             clipped += int((losses.detach() > high).sum())
@@ -163,16 +164,6 @@ def run_one(cfg: StudyConfig, run: dict[str, Any], train: np.ndarray, val: np.nd
     return dict(run, key=_run_key(run), tail_mean=float(np.mean(curve[-cfg.tail:][finite]))
                 if finite.any() else float("nan"), val_error=val_err, clipped=clipped,
                 steps=cfg.steps, seconds=seconds, curve=curve.tolist())
-
-
-def _warm_alrc(batch_losses: Sequence[float], n_max: float, decay: float) -> Any:
-    """ALRC with its moments at the sample mean and RMS of the warm-up batch losses."""
-    from wemd.baselines.alrc import ALRC
-
-    losses = np.asarray(batch_losses, np.float64)
-    mean = float(losses.mean()) if losses.size else 1.0
-    rms = float(np.sqrt(np.mean(losses ** 2))) if losses.size else 1.5
-    return ALRC(n_max=n_max, mu1=mean, mu2=max(rms, abs(mean)) * (1 + 1e-6) + 1e-12, decay=decay)
 
 
 def run_study(cfg: StudyConfig, out: Path, device: str = "cpu",

@@ -198,6 +198,11 @@ def _alrc_decay(steps: int) -> float:
     return min(0.999, max(0.9, 1.0 - 10.0 / max(1, steps)))
 
 
+def _alrc_warmup(steps: int) -> int:
+    """Unclipped steps whose losses start ALRC's moments (see ``ALRC.from_losses``)."""
+    return max(1, min(50, steps // 10))
+
+
 def build_from_checkpoint(path: Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """A network and its config from a ``model.pt`` or ``checkpoint.pt`` file."""
     torch = require("torch", "torch")
@@ -230,16 +235,19 @@ def train_seed(cfg: TrainConfig, seed: int, out: Path, device: str = "cpu",
     model = build_model(name, **kwargs).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_factor(cfg.steps))
-    clip = ALRC(n_max=cfg.alrc_n, mu1=1.0, mu2=1.5, decay=_alrc_decay(cfg.steps)).to(dev) \
-        if cfg.alrc else None
-    start = 0
+    decay, warmup = _alrc_decay(cfg.steps), _alrc_warmup(cfg.steps)
+    clip: Optional[ALRC] = None
+    warm: list[float] = []  # batch losses of the unclipped warm-up steps that start ALRC
+    clipped = start = 0
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=dev, weights_only=True)
         if state.get("config") == cfg.as_dict():
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
-            if clip is not None:
+            warm, clipped = list(state["alrc_warm"]), int(state["alrc_clipped"])
+            if state["alrc"]:
+                clip = ALRC(n_max=cfg.alrc_n, decay=decay).to(dev)
                 clip.load_state_dict(state["alrc"])
             start = int(state["step"])
     if start >= cfg.steps and final.exists():
@@ -250,10 +258,10 @@ def train_seed(cfg: TrainConfig, seed: int, out: Path, device: str = "cpu",
     def save(path: Path, step: int, full: bool) -> None:
         state = {"model_name": name, "model_kwargs": kwargs, "model": model.state_dict(),
                  "config": cfg.as_dict(), "seed": seed, "step": step, "task": task.name,
-                 "provenance": ds.provenance}
+                 "provenance": ds.provenance, "alrc_clipped": clipped}
         if full:
             state.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(),
-                         alrc=clip.state_dict() if clip is not None else {})
+                         alrc=clip.state_dict() if clip is not None else {}, alrc_warm=warm)
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
 
@@ -263,7 +271,15 @@ def train_seed(cfg: TrainConfig, seed: int, out: Path, device: str = "cpu",
     for step in bar:
         x, y = (torch.from_numpy(a).to(dev) for a in batches(step))
         losses = ((_forward(model, x, y.shape[-2:]) - y) ** 2).flatten(1).mean(1)
-        loss = clip(losses) if clip is not None else losses.mean()
+        if cfg.alrc and clip is None and step >= warmup:
+            clip = ALRC.from_losses(warm, n_max=cfg.alrc_n, decay=decay).to(dev)
+        if clip is not None:
+            clipped += int((losses.detach() > clip.bounds()[1]).sum())
+            loss = clip(losses)
+        else:
+            loss = losses.mean()
+            if step < warmup:
+                warm.append(float(loss.detach()))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -344,15 +360,17 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", progress: bool = Tru
     _check_model(task.family, name)
     out = Path(out)
     test_ds = task.open(source=cfg.source, root=cfg.root)
-    results = []
+    results, clipped = [], []
     for seed in cfg.seeds:
         model_path = train_seed(cfg, seed, out, device, progress)
-        model, _ = build_from_checkpoint(model_path, device)
+        model, state = build_from_checkpoint(model_path, device)
+        clipped.append(int(state["alrc_clipped"]))
         keep = out / f"seed{seed}" / "predictions.npy" if keep_predictions else None
         result = score(model, task, test_ds, cfg.n, cfg.source, device, keep, progress)
         write_json(out / f"seed{seed}" / "eval.json", result.as_dict())
         results.append(result)
-    params = {**cfg.as_dict(), "model": name, "alrc_decay": _alrc_decay(cfg.steps)}
+    params = {**cfg.as_dict(), "model": name, "alrc_decay": _alrc_decay(cfg.steps),
+              "alrc_warmup": _alrc_warmup(cfg.steps), "alrc_clipped_per_seed": clipped}
     for key in ("task", "seeds", "source", "root", "n", "checkpoint_every", "overrides"):
         params.pop(key)
     notes = [] if task.standard else ["non-standard protocol parameters"]

@@ -203,3 +203,15 @@ def test_module_moves_with_the_model_dtype_and_device():
     assert out.dtype == torch.float64
     out.backward()
     assert losses.grad.dtype == torch.float64
+
+
+def test_from_losses_starts_the_moments_at_the_sample_statistics():
+    clip = ALRC.from_losses([1.0, 3.0, float("nan")], n_max=2.0, decay=0.9)
+    assert clip.mu1.item() == pytest.approx(2.0)
+    assert clip.mu2.item() == pytest.approx(5.0, rel=1e-5)          # mean of squares
+    assert clip.sigma.item() == pytest.approx(1.0, rel=1e-3)
+    assert clip.bounds()[1].item() == pytest.approx(4.0, rel=1e-3)
+    constant = ALRC.from_losses([0.5, 0.5])
+    assert constant.sigma.item() == pytest.approx(0.0, abs=1e-3)
+    with pytest.raises(ValueError, match="finite"):
+        ALRC.from_losses([float("inf")])

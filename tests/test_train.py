@@ -47,6 +47,8 @@ def test_train_three_seeds_writes_a_valid_learned_record(data, tmp_path):
     assert record["method"]["kind"] == "learned" and record["method"]["name"] == "partial-scan"
     assert [r["seed"] for r in record["runs"]] == [0, 1, 2]
     assert record["data"]["provenance"] == "subset"
+    params = record["method"]["parameters"]
+    assert params["alrc_warmup"] == 1 and len(params["alrc_clipped_per_seed"]) == 3
     assert "subset data" in record["notes"]
     seeds_mse = [r["metrics"]["mse"]["mean"] for r in record["runs"]]
     assert record["metrics"]["mse"]["mean"] == pytest.approx(np.mean(seeds_mse))
@@ -81,7 +83,7 @@ def test_interrupted_training_resumes_exactly(data, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         training.train_seed(cfg, 0, tmp_path / "b", progress=False)
     ckpt = torch.load(tmp_path / "b" / "seed0" / "checkpoint.pt", weights_only=True)
-    assert ckpt["step"] == 4 and set(ckpt["alrc"]) == {"mu1", "mu2"}
+    assert ckpt["step"] == 4 and set(ckpt["alrc"]) == {"mu1", "mu2"} and len(ckpt["alrc_warm"]) == 1
     monkeypatch.setattr(training._Batches, "__call__", real)
     resumed = training.train_seed(cfg, 0, tmp_path / "b", progress=False)
     a = torch.load(straight, weights_only=True)["model"]
