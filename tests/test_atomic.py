@@ -25,3 +25,9 @@ def test_written_files_get_umask_permissions(tmp_path):
     path = save_npy(tmp_path / "x.npy", np.arange(3))
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert np.load(path).tolist() == [0, 1, 2]
+
+
+def test_manifest_splits_come_back_in_partition_order(tmp_path):
+    from wemd.manifest import Manifest, read_manifest, write_manifest
+    write_manifest(tmp_path, Manifest("stem_96x96", "subset", {"test": 1, "val": 2, "train": 3}))
+    assert list(read_manifest(tmp_path).splits) == ["train", "val", "test"]

@@ -54,9 +54,17 @@ def read_manifest(folder: Path) -> Optional[Manifest]:
     splits = raw.get("splits")
     if splits is not None and not all(isinstance(v, int) and v >= 0 for v in splits.values()):
         raise ManifestError(f"{path}: 'splits' must map split names to non-negative counts.")
+    if splits is not None:  # JSON writers may sort keys: restore partition order
+        splits = dict(sorted(splits.items(), key=lambda kv: _split_rank(kv[0])))
     return Manifest(dataset=raw["dataset"], provenance=provenance, splits=splits,
                     files=raw.get("files", {}), generator=raw.get("generator", {}),
                     description=raw.get("description", ""))
+
+
+def _split_rank(split: str) -> tuple[int, str]:
+    from wemd.catalog import SPLIT_ORDER
+
+    return (SPLIT_ORDER.index(split), "") if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
