@@ -244,3 +244,52 @@ def test_server_without_range_support_restarts_the_shard(home, site):
         plain.server_close()
         thread.join(5)
     assert_same_items("tem_96x96", "test", home, src)
+
+
+class WrongRangeHandler(RangeRequestHandler):
+    """Answers every Range request with 206 but from byte 0 (a broken proxy or server)."""
+
+    def send_head(self):
+        if "Range" in self.headers:
+            self.headers.replace_header("Range", "bytes=0-")
+        return super().send_head()
+
+
+def test_a_206_for_another_range_is_never_appended(home, site):
+    _, folder, src = site
+    server = serve(folder, handler=WrongRangeHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        cache = home / ".downloads" / "tem_96x96"
+        cache.mkdir(parents=True)
+        part = cache / "tem_96x96-all-0000.tar.part"
+        part.write_bytes((folder / "tem_96x96" / "tem_96x96-all-0000.tar").read_bytes()[:5000])
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(DownloadError, match="starts from zero"):
+            download("tem_96x96", mirrors=[url], retries=0, progress=False)
+        assert not part.exists()  # the stale prefix is gone, not extended with wrong bytes
+        download("tem_96x96", mirrors=[url], retries=0, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert_same_items("tem_96x96", "test", home, src)
+
+
+def test_urllib3_without_read1_still_streams():
+    import io
+
+    from wemd.download import _read1
+
+    class Raw:  # urllib3 1.x: read(amt) only
+        def __init__(self):
+            self.fp = io.BytesIO(b"x" * 10)
+
+        def read(self, amt):
+            return self.fp.read(amt)
+
+    class Response:
+        raw = Raw()
+
+    assert _read1(Response, 4) == b"xxxx" and _read1(Response, 100) == b"xxxxxx"

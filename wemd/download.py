@@ -11,6 +11,7 @@ manifest is deleted with everything fetched for that dataset, and the error name
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -83,6 +84,11 @@ class ResumableDownloader:
                 r.raise_for_status()
                 if r.status_code != 206:
                     offset = 0  # the server sent the whole file
+                elif _range_start(r.headers.get("Content-Range")) != offset:
+                    self.part.unlink(missing_ok=True)  # appending another range would corrupt it
+                    raise requests.exceptions.ConnectionError(
+                        f"{url}: asked for bytes {offset}- but got range "
+                        f"{r.headers.get('Content-Range')!r}; the next attempt starts from zero")
                 length = r.headers.get("Content-Length")
                 total = offset + int(length) if length is not None else self.size
                 with open(self.part, "ab" if offset else "wb") as fh, \
@@ -102,12 +108,22 @@ class ResumableDownloader:
         return None
 
 
+def _range_start(content_range: Optional[str]) -> Optional[int]:
+    """The first byte of a ``Content-Range: bytes START-END/SIZE`` header (None if malformed)."""
+    match = re.fullmatch(r"bytes\s+(\d+)-\d+/(\d+|\*)", (content_range or "").strip())
+    return int(match[1]) if match else None
+
+
 def _read1(response: Any, size: int) -> bytes:
     import requests
     import urllib3
 
+    raw = response.raw
+    # urllib3 >= 2 has read1 (what has arrived); 1.x only read(size), which loses the bytes of
+    # an interrupted chunk (at most ``size``), so a resume starts a little earlier
+    read = getattr(raw, "read1", None) or raw.read
     try:
-        return response.raw.read1(size)
+        return read(size)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise requests.exceptions.ConnectionError(f"transfer interrupted ({exc})") from exc
 
