@@ -293,3 +293,17 @@ def test_urllib3_without_read1_still_streams():
         raw = Raw()
 
     assert _read1(Response, 4) == b"xxxx" and _read1(Response, 100) == b"xxxxxx"
+
+
+def test_complete_data_placed_by_hand_is_left_alone_without_network(home, site):
+    url, _, _ = site
+    folder = home / "tem_96x96"
+    folder.mkdir()
+    rows = sum(wemd.catalog.get("tem_96x96").splits.values()) - 1  # the published [17266, ...]
+    array = np.lib.format.open_memmap(folder / "tem_96x96.npy", mode="w+", dtype=np.float32,
+                                      shape=(rows, 96, 96, 1))  # sparse: no data written
+    del array
+    result = download("tem_96x96", mirrors=[url], progress=False)
+    assert result.skipped and "placed by hand" in str(result)
+    assert FlakyHandler.seen == []  # not even mirror.json was asked for
+    assert sorted(p.name for p in folder.iterdir()) == ["tem_96x96.npy"]

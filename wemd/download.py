@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence
 from wemd import catalog
 from wemd.errors import DataMissingError, ManifestError, WEMDError
 from wemd.home import PathLike, dataset_dir
-from wemd.manifest import Manifest, read_manifest, write_manifest
+from wemd.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, parse_mirror_manifest, tqdm_disable
 from wemd.registry import default_mirrors, manual_instructions
 
@@ -167,6 +167,11 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     if is_offline():
         _offline_check(name, splits, root, target, cache)
         return DownloadResult(name, target, splits, skipped=True, notes=[f"{OFFLINE_ENV} is set"])
+    if not (target / MANIFEST_NAME).is_file() and not _missing_splits(name, splits, root)[0]:
+        # placed by hand (no wemd.json): nothing to fetch, and never anything to overwrite
+        return DownloadResult(name, target, splits, skipped=True, notes=[
+            f"{target} already holds these split(s) without a wemd.json (placed by hand); "
+            f"`wemd verify {name}` checks them"])
     mirrors = [m.rstrip("/") for m in (mirrors if mirrors is not None else default_mirrors())]
     if not mirrors:
         raise ManualDownloadRequired(manual_instructions(name, root))
@@ -273,10 +278,17 @@ def _check_target(name: str, mirror: MirrorManifest, target: Path) -> Optional[M
     """The manifest of earlier downloads into ``target``; an error if other data is there."""
     existing = read_manifest(target) if target.is_dir() else None
     if target.is_dir() and any(target.iterdir()):
-        if existing is None or existing.dataset != name or existing.provenance != mirror.provenance:
-            raise DownloadError(f"{target} already holds data that wemd download did not place "
-                                f"there (or {existing.provenance if existing else 'real'} data, "
-                                f"not {mirror.provenance}); move it away or pass --root.")
+        if existing is None:
+            why = ("files without a wemd.json (placed by hand?) that lack the requested split(s); "
+                   f"`wemd verify {name}` says what is wrong with them")
+        elif existing.dataset != name:
+            why = f"a wemd.json that describes {existing.dataset!r}"
+        elif existing.provenance != mirror.provenance:
+            why = f"{existing.provenance} data, and the mirror serves {mirror.provenance} data"
+        else:
+            return existing
+        raise DownloadError(f"{target} already holds {why}; wemd download never writes over "
+                            "other data: move it away or pass --root.")
     return existing
 
 
@@ -339,17 +351,7 @@ def _remove_if_empty(folder: Path) -> None:
 def _offline_check(name: str, splits: Optional[list[str]], root: Optional[PathLike], target: Path,
                    cache: Path) -> None:
     """Return if the requested splits are on disk, else raise OfflineError saying what is missing."""
-    from wemd.api import open_folder
-
-    try:
-        _, _, index = open_folder(name, root)
-        missing = [s for s in (splits or catalog.get(name).split_names) if s not in index.sources]
-    except DataMissingError:
-        missing, why = splits or list(catalog.get(name).split_names), ""
-    except WEMDError as exc:
-        missing, why = splits or list(catalog.get(name).split_names), str(exc)
-    else:
-        why = ""
+    missing, why = _missing_splits(name, splits, root)
     if not missing:
         return
     cached = sorted(p.name for p in cache.glob("*")) if cache.is_dir() else []
@@ -359,3 +361,18 @@ def _offline_check(name: str, splits: Optional[list[str]], root: Optional[PathLi
                        + (f"Shard cache {cache} holds {', '.join(cached)}. " if cached else "")
                        + f"Unset {OFFLINE_ENV} and run `wemd download {name}` again, or place "
                        "the files by hand and run `wemd verify`.")
+
+
+def _missing_splits(name: str, splits: Optional[list[str]], root: Optional[PathLike]
+                    ) -> tuple[list[str], str]:
+    """The requested splits (None: all) that are not readable on disk, and why (if known)."""
+    from wemd.api import open_folder
+
+    wanted = splits or list(catalog.get(name).split_names)
+    try:
+        _, _, index = open_folder(name, root)
+    except DataMissingError:
+        return wanted, ""
+    except WEMDError as exc:
+        return wanted, str(exc)
+    return [s for s in wanted if s not in index.sources], ""
