@@ -80,3 +80,21 @@ def test_cli_prints_json_and_missing_mirror_is_clear(tmp_path, capsys):
     assert image["cr:arrayShape"] == "96,96,1" and image["dataType"] == "cr:Float32"
     with pytest.raises(WEMDError, match="wemd mirror build"):
         croissant("tem_96x96", mirror=tmp_path)
+
+
+def test_float_images_of_varied_size_read_back_through_mlcroissant(home, tmp_path):
+    """stem_full / stem_crops store raw float32 bytes: the record must hand them over intact."""
+    import numpy as np
+
+    import wemd
+
+    make_dataset("stem_crops", home)
+    export_hf("stem_crops", tmp_path / "e", split="test", progress=False)
+    ds = validated(croissant("stem_crops", export=tmp_path / "e"), tmp_path / "e" / "c.json")
+    native = wemd.load("stem_crops", "test")
+    ids = [native.item_id(i) for i in range(len(native))]
+    records = list(ds.records(record_set="stem_crops"))
+    assert len(records) == len(native)
+    for r in records:
+        image = np.frombuffer(r["stem_crops/image"], "<f4").reshape(r["stem_crops/shape"])
+        assert np.array_equal(image, native[ids.index(r["stem_crops/id"].decode())])

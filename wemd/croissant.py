@@ -131,8 +131,9 @@ def _fields(spec: DatasetSpec, file_set: str) -> list[dict[str, Any]]:
                              "(..., 2): real, imaginary", shape + ",2"))
         fields.append(_field(n, file_set, "meta", "sc:Text", "simulation record (JSON text)"))
     elif kind == "raw":
-        fields.append(_field(n, file_set, col, "cr:Float32", "row-major little-endian float32 bytes "
-                             "of one image; reshape with `shape`", "-1,-1"))
+        # a binary column: sc:Text is the type readers hand over as bytes, unconverted
+        fields.append(_field(n, file_set, col, "sc:Text", "row-major little-endian float32 bytes "
+                             "of one image: numpy.frombuffer(value, '<f4').reshape(shape)"))
         fields.append(_field(n, file_set, "shape", "cr:Int32", "(height, width)", "2"))
     else:
         fields.append(_field(n, file_set, col, "sc:Text", "the CIF file's text"))
