@@ -135,6 +135,22 @@ def _train_params(task: Any, train_crop: Optional[int]) -> dict[str, Any]:
     return params
 
 
+def binning_window(item: np.ndarray, crop: int, rng: np.random.Generator) -> np.ndarray:
+    """A random even-aligned (2 crop)^2 window of a full-size TEM image.
+
+    The TEM generator bins 2x, then crops; min-max scaling comes after the crop. Binning this
+    window gives exactly a random crop of the binned image, at 1/50 of the cost of binning a
+    2048^2 image for every 96^2 training crop.
+    """
+    h, w = (item.shape[0] // 2) * 2, (item.shape[1] // 2) * 2
+    size = 2 * crop
+    if h < size or w < size:
+        return item  # the generator raises its own error naming the sizes
+    y = 2 * int(rng.integers(0, (h - size) // 2 + 1))
+    x = 2 * int(rng.integers(0, (w - size) // 2 + 1))
+    return item[y:y + size, x:x + size]
+
+
 class _Batches:
     """Training batches drawn with RNG streams keyed by (seed, step): resuming is exact."""
 
@@ -160,6 +176,8 @@ class _Batches:
         xs, ys = [], []
         for pos in rng.choice(self.positions, self.batch_size):
             item, meta = self.item(int(pos))
+            if self.family == "tem_denoise":
+                item = binning_window(item, self.params["crop"], rng)
             inst = self.generate(self.params, item, rng, meta)
             xs.append(model_input(self.family, inst.input))
             ys.append(_channels_first(inst.target))

@@ -122,3 +122,19 @@ def test_phase_predictions_are_channels_last():
     out = np.stack([np.ones((4, 4)), np.zeros((4, 4))])
     pred = training.to_prediction("phase", out)
     assert pred.shape == (4, 4, 2) and (pred[..., 0] == 1).all()
+
+
+def test_binning_window_is_a_random_crop_of_the_binned_image():
+    rng = np.random.default_rng(3)
+    item = rng.random((64, 70)).astype(np.float32)
+    binned = item.reshape(32, 2, 35, 2).mean(axis=(1, 3))
+    seen = set()
+    for _ in range(40):
+        window = training.binning_window(item, 8, rng)
+        assert window.shape == (16, 16)
+        small = window.reshape(8, 2, 8, 2).mean(axis=(1, 3))
+        hits = [(y, x) for y in range(25) for x in range(28)
+                if np.allclose(binned[y:y + 8, x:x + 8], small)]
+        assert hits
+        seen.add(hits[0])
+    assert len(seen) > 20                                   # positions really vary
