@@ -119,9 +119,13 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
         write_json(meta_path, meta)
         return {"key": task.key, "split": task.split, "ok": True}
     except Exception as exc:  # one failure never stops the run: it is logged with its reason
-        return {"key": task.key, "split": task.split, "ok": False, "cif": task.name,
-                "draw": task.draw, "stage": "simulate",
-                "reason": f"{type(exc).__name__}: {exc}"}
+        return _failure(task, exc)
+
+
+def _failure(task: Task, exc: BaseException) -> dict[str, Any]:
+    """The failure-log record of a task that raised ``exc``."""
+    return {"key": task.key, "split": task.split, "ok": False, "cif": task.name,
+            "draw": task.draw, "stage": "simulate", "reason": f"{type(exc).__name__}: {exc}"}
 
 
 _ENGINES: dict[str, Any] = {}
@@ -248,10 +252,13 @@ def _run_dask(todo: list[Task], args: tuple, bar, workers: Optional[int],
                                  "one with `dask scheduler` or drop --scheduler") from exc
     results = []
     try:
-        futures = [client.submit(run_task, task, *args, key=f"wemd-sim-{task.split}-{task.key}",
-                                 pure=False) for task in todo]
+        futures = {client.submit(run_task, task, *args, key=f"wemd-sim-{task.split}-{task.key}",
+                                 pure=False): task for task in todo}
         for future in distributed.as_completed(futures):
-            results.append(future.result())
+            try:
+                results.append(future.result())
+            except Exception as exc:  # e.g. KilledWorker: a task that took its worker down
+                results.append(_failure(futures[future], exc))
             bar.update(1)
     finally:
         client.close()

@@ -49,6 +49,8 @@ STAND_IN = textwrap.dedent('''\
         fail("Could not parse .cif size/zone/tilt argument")
     if os.path.basename(rest[0]) == os.environ.get("FAKE_CLTEM_FAIL"):
         fail("OpenCL error: CL_OUT_OF_RESOURCES", 3)
+    if os.path.basename(rest[0]) == os.environ.get("FAKE_CLTEM_KILL_CALLER"):
+        os.kill(os.getppid(), 9)  # a driver crash that takes the calling worker down
     cfg = json.load(open(opts["-c"]))
     def read(*keys, default):
         node = cfg
@@ -167,3 +169,17 @@ def test_missing_executable_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.delenv("WEMD_CLTEM", raising=False)
     with pytest.raises(BackendError, match="--cltem PATH"):
         CltemBackend(executable=str(tmp_path / "nowhere" / "clTEM_cmd"))
+
+
+@pytest.mark.slow
+def test_a_task_that_kills_its_dask_worker_is_logged_not_fatal(cltem, cifs, tmp_path, monkeypatch):
+    import dask
+
+    monkeypatch.setenv("FAKE_CLTEM_KILL_CALLER", "0000006.cif")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        summary = simulate_dataset(cifs, "wavefunctions_restricted", tmp_path / "out",
+                                   backend="cltem", backend_options={"executable": str(cltem)},
+                                   draws_per_cif=1, workers=2, progress=False)
+    assert summary["splits"] == {"train": 1, "val": 1, "test": 1}
+    (failure,) = summary["failures"]
+    assert failure["cif"] == "0000006" and "KilledWorker" in failure["reason"]
