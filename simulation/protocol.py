@@ -16,9 +16,6 @@ from wemd.errors import WEMDError
 from wemd.simulation.geometry import GRID_SIZE
 from wemd.simulation.postprocess import CROP
 
-#: The single material of the single-material sets (COD entry of In1.7K2Se8Sn2.28).
-SINGLE_MATERIAL = "In1.7K2Se8Sn2.28"
-
 
 class ProtocolError(WEMDError, ValueError):
     """An unknown protocol, variant or override."""
@@ -71,6 +68,7 @@ QUICK_OVERRIDES: dict[str, Any] = {"depth_nm": (0.5, 1.0), "width_nm": (0.8, 1.0
 FULL = Protocol("full")
 RESTRICTED = Protocol("restricted", depth_nm=(5.0, 23.75), width_nm=(5.0, 6.25), zone_max=1,
                       tilt_sd_deg=0.025)
+#: The single-material sets drew 5000 times from one CIF, In1.7K2Se8Sn2.28, at full ranges.
 SINGLE = Protocol("single", draws_per_cif=5000)
 PROTOCOLS = {p.name: p for p in (FULL, RESTRICTED, SINGLE)}
 
