@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import wemd
-from tests.test_embed import structured_dataset
+from tests.test_embed import one_torch_thread, structured_dataset  # noqa: F401  (autouse fixture)
 from wemd import catalog
 from wemd.embed import load_images
 from wemd.maps import MAP_DATASETS, grid_cells, make_map, render_map, thumbnail
@@ -92,3 +92,16 @@ def test_cli_map_writes_the_png_and_prints_scores(home, capsys):
     assert "trustworthiness" in printed and "24 items" in printed
     assert main(["map", "stem_96x96", "--sigma-aware", "--out", str(out), "--root", str(home)]) == 1
     assert "VAE" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_map_compare_scores_pca_vae_and_sigma_aware(home, capsys):
+    pytest.importorskip("torch")
+    from wemd.cli import main
+
+    structured_dataset(home, counts={"train": 30, "val": 3, "test": 3})
+    assert main(["map", "stem_96x96", "--out", str(home / "m.png"), "--limit", "24",
+                 "--tsne-iterations", "50", "--iterations", "3", "--compare"]) == 0
+    rows = {line.split()[0]: line.split()[1:] for line in capsys.readouterr().out.splitlines()}
+    assert {"pca", "vae", "vae_sigma_aware"} <= set(rows) and "[subset" in " ".join(rows["map"])
+    assert all(0 < float(rows[m][0]) <= 1 for m in ("pca", "vae", "vae_sigma_aware"))

@@ -40,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("map", help="tSNE map of a 96x96 dataset as a PNG like the paper's figures")
     _map_options(p)
     p.add_argument("--out", required=True, help="PNG to write (a .json and .npz go beside it)")
+    p.add_argument("--compare", action="store_true",
+                   help="also score PCA, VAE and sigma-aware VAE maps of the same items")
     p.set_defaults(func=_map)
 
     p = sub.add_parser("explore", help="static interactive page: hover points to see images")
@@ -93,7 +95,23 @@ def _map(args: argparse.Namespace) -> int:
     print(f"{dmap.label}\n  trustworthiness {q['trustworthiness']:.3f}, k-NN preservation "
           f"{q['knn_preservation']:.3f} (k = {q['k']}, {q['n_scored']} points vs scaled pixels)")
     print(f"wrote {args.out} (+ .json, .npz)")
+    if args.compare:
+        _compare(args, dmap)
     return 0
+
+
+def _compare(args: argparse.Namespace, dmap) -> None:
+    """Score all three maps of the items just mapped (against min-max scaled pixels)."""
+    from wemd.embed import load_images
+    from wemd.tsne import compare
+
+    kw = _map_kwargs(args)
+    images = load_images(_load(args, args.name), args.view, dmap.positions, progress=False)
+    scores = compare(images, vae=kw["vae"], n_iter=kw["n_iter"], seed=args.seed)
+    tag = "" if dmap.provenance == "real" else f"  [{dmap.provenance} data]"
+    print(f"{'map':<16}{'trustworthiness':>17}{'k-NN preservation':>19}{tag}")
+    for name, q in scores.items():
+        print(f"{name:<16}{q['trustworthiness']:>17.3f}{q['knn_preservation']:>19.3f}")
 
 
 def _explore(args: argparse.Namespace) -> int:
