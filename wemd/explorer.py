@@ -126,7 +126,7 @@ PAGE = r"""<!DOCTYPE html>
   function draw() {
     var w = canvas.clientWidth, h = canvas.clientHeight;
     ctx.clearRect(0, 0, w, h);
-    var r = Math.max(1.5, Math.min(5, 2 * Math.sqrt(view.scale)));
+    var r = Math.min(8, Math.max(1.5, Math.min(5, 40 / Math.sqrt(n))) * Math.sqrt(view.scale));
     ctx.fillStyle = "rgba(31, 78, 153, 0.65)";
     for (var i = 0; i < n; i++) {
       var p = screenPosition(i);
