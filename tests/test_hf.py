@@ -86,8 +86,14 @@ def test_to_hf_gives_a_datasetdict_with_hf_split_names(home):
     row = dd["test"].with_format("numpy")[0]
     assert row["image"].dtype == np.float32 and float(row["image"][0, 0, 0]) == 6.0
     assert "synthetic" in dd["test"].info.description
-    only = wemd.to_hf("tem_96x96", split="val")
+    only = wemd.to_hf("tem_96x96", split="val", progress=False)
     assert list(only) == ["validation"]
+    again = wemd.to_hf("tem_96x96", progress=False)  # replaces the files dd maps
+    assert again["test"].num_rows == 3
+    files = sorted(p.relative_to(datasets.config.HF_DATASETS_CACHE).as_posix()
+                   for p in datasets.config.HF_DATASETS_CACHE.rglob("*") if p.is_file())
+    assert files == [f"wemd/tem_96x96/{s}.arrow" for s in ("test", "train", "validation")]
+    assert dd["test"].with_format("numpy")[2]["image"][0, 0, 0] == 8.0  # still mapped after
 
 
 def test_card_carries_configs_features_and_provenance_per_dataset(home, tmp_path):

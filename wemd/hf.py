@@ -159,31 +159,36 @@ def _write_split(spec: DatasetSpec, ds: Any, folder: Path, split: str, feats: An
     from datasets.arrow_writer import ParquetWriter
     from tqdm.auto import tqdm
 
-    from wemd.atomic import atomic_path
     from wemd.mirror import tqdm_disable
 
-    item_bytes = _item_bytes(spec)
-    per_shard = max(1, shard_bytes // item_bytes)
-    batch = max(1, _ROW_GROUP_BYTES // item_bytes)
+    per_shard = max(1, shard_bytes // _item_bytes(spec))
     n_shards = max(1, math.ceil(len(ds) / per_shard))
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{split}-*.parquet"):
         old.unlink()  # a re-export replaces the split, shard count may differ
+    with tqdm(total=len(ds), desc=f"export {spec.name}/{split}", unit="item",
+              disable=tqdm_disable(progress)) as bar:
+        for k in range(n_shards):
+            _write_table(ParquetWriter, folder / f"{split}-{k:05d}-of-{n_shards:05d}.parquet",
+                         spec, ds, k * per_shard, min(len(ds), (k + 1) * per_shard), feats, bar)
+
+
+def _write_table(writer_class: Any, path: Path, spec: DatasetSpec, ds: Any, start: int,
+                 stop: int, feats: Any, bar: Any) -> None:
+    """Rows [start, stop) of ``ds`` into one file at ``path`` (atomically), Parquet or Arrow."""
+    from wemd.atomic import atomic_path
+
+    batch = max(1, _ROW_GROUP_BYTES // _item_bytes(spec))
     known = ds.manifest.files if ds.manifest else None
-    bar = tqdm(total=len(ds), desc=f"export {spec.name}/{split}", unit="item",
-               disable=tqdm_disable(progress))
-    for k in range(n_shards):
-        start, stop = k * per_shard, min(len(ds), (k + 1) * per_shard)
-        with atomic_path(folder / f"{split}-{k:05d}-of-{n_shards:05d}.parquet") as tmp:
-            writer = ParquetWriter(path=str(tmp), features=feats, writer_batch_size=batch)
-            try:
-                for rows in _row_batches(spec, ds, start, stop, batch, known):
-                    writer.write_batch(rows)
-                    bar.update(len(rows["id"]))
-                writer.finalize()
-            finally:
-                writer.close()
-    bar.close()
+    with atomic_path(path) as tmp:
+        writer = writer_class(path=str(tmp), features=feats, writer_batch_size=batch)
+        try:
+            for rows in _row_batches(spec, ds, start, stop, batch, known):
+                writer.write_batch(rows)
+                bar.update(len(rows["id"]))
+            writer.finalize()
+        finally:
+            writer.close()
 
 
 def _item_bytes(spec: DatasetSpec) -> int:
@@ -259,26 +264,39 @@ def parse_card(text: str, where: str) -> dict[str, Any]:
 
 
 def to_hf(name: str, split: Optional[str] = None, root: Optional[PathLike] = None,
-          source: str = "local", cache_dir: Optional[PathLike] = None) -> Any:
+          source: str = "local", cache_dir: Optional[PathLike] = None,
+          progress: Optional[bool] = None) -> Any:
     """A ``datasets.DatasetDict`` (train / validation / test) of ``name`` with exact Features.
 
-    Built by exporting to Parquet in a temporary folder and loading that, so it holds exactly
-    what ``export-hf`` publishes.
+    The rows and features are those ``export-hf`` publishes, written as one memory-mapped Arrow
+    file per split at ``{cache_dir}/{name}/{split}.arrow`` (default ``cache_dir``: the
+    ``datasets`` cache's ``wemd`` folder). Each call replaces those files, so repeated calls
+    never pile up copies of the data.
     """
+    import wemd
+
     datasets = require("datasets", "hf")
-    tmp = Path(tempfile.mkdtemp(prefix=f"wemd-hf-{name}-"))
-    try:
-        export_hf(name, tmp, split, root=root, source=source, progress=False)
-        info = read_card(tmp)["wemd_exports"][name]
-        dd = datasets.load_dataset(str(tmp), name, cache_dir=str(cache_dir) if cache_dir else None)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    for hf_name, d in dd.items():
-        d.info.description = (f"WEMD {name} ({info['provenance']} data), exported by wemd "
-                              f"{info['wemd_version']}")
-        d.info.license = catalog.LICENSE
-        d.info.homepage = catalog.LANDING_PAGE
-    return dd
+    from datasets.arrow_writer import ArrowWriter
+    from tqdm.auto import tqdm
+
+    from wemd.mirror import tqdm_disable
+
+    spec = catalog.get(name)
+    splits = [catalog.canonical_split(spec, split)] if split else _splits_on_disk(name, root, source)
+    folder = Path(cache_dir or Path(datasets.config.HF_DATASETS_CACHE) / "wemd") / name
+    feats = features(spec)
+    out = {}
+    for s in splits:
+        ds = wemd.load(name, s, root=root, source=source)
+        path = folder / f"{hf_split(s)}.arrow"
+        with tqdm(total=len(ds), desc=f"{name}/{hf_split(s)} -> Arrow", unit="item",
+                  disable=tqdm_disable(progress)) as bar:
+            _write_table(ArrowWriter, path, spec, ds, 0, len(ds), feats, bar)
+        info = datasets.DatasetInfo(
+            description=f"WEMD {name} ({ds.provenance} data), converted by wemd {wemd.__version__}",
+            license=catalog.LICENSE, homepage=catalog.LANDING_PAGE, features=feats)
+        out[hf_split(s)] = datasets.Dataset.from_file(str(path), info=info, split=hf_split(s))
+    return datasets.DatasetDict(out)
 
 
 def hf_token(token: Optional[str] = None) -> str:
