@@ -95,6 +95,7 @@ def main() -> None:
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(5)
     print(f"mirror: {len(mirror.shards)} shard(s), {size_mb:.0f} MB, served on loopback")
     print(f"curl                 {size_mb / t_curl:8.1f} MB/s")
     print(f"wemd fetch + sha256  {size_mb / t_fetch:8.1f} MB/s   ratio vs curl {t_curl / t_fetch:.2f}")

@@ -105,6 +105,7 @@ def cod_server(tmp_path):
     yield f"http://127.0.0.1:{server.server_address[1]}/cod/"
     server.shutdown()
     server.server_close()
+    thread.join(5)
 
 
 def test_fetches_cifs_by_cod_id_through_pooch(cod_server, tmp_path):
