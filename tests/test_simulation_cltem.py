@@ -173,6 +173,7 @@ def test_missing_executable_names_the_fix(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_task_that_kills_its_dask_worker_is_logged_not_fatal(cltem, cifs, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")  # first: its config defaults must exist before the set
     import dask
 
     monkeypatch.setenv("FAKE_CLTEM_KILL_CALLER", "0000006.cif")
