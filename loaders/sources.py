@@ -167,8 +167,9 @@ class ArraySource(Source):
 class ConcatSource(Source):
     """Several sources one after another (split='all', moving validation windows)."""
 
-    def __init__(self, parts: Sequence[Source]):
+    def __init__(self, parts: Sequence[Source], names: Optional[Sequence[str]] = None):
         self.parts = list(parts)
+        self.names = list(names) if names is not None else None  # split of each part
         self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
         shapes = {p.item_shape for p in self.parts}
         dtypes = {p.dtype for p in self.parts}
@@ -191,8 +192,11 @@ class ConcatSource(Source):
         return part.item_id(j)
 
     def metadata(self, i: int) -> dict[str, Any]:
-        part, j = self._locate(i)
-        return part.metadata(j)
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        meta = self.parts[k].metadata(i - int(self.offsets[k]))
+        if self.names is not None:
+            meta["split"] = self.names[k]
+        return meta
 
     def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
         part, j = self._locate(i)

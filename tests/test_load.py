@@ -66,6 +66,7 @@ def test_split_all_concatenates_in_partition_order(home):
     ds = wemd.load("stem_96x96", split="all")
     assert len(ds) == 9
     assert [expected_value(x) for x in ds] == list(range(9))
+    assert [ds.metadata(i)["split"] for i in (0, 4, 8)] == ["train", "val", "test"]
 
 
 def test_validation_alias_and_flat_tiff_layout(home):

@@ -104,7 +104,8 @@ def dataset_from_index(spec: DatasetSpec, split: str, folder: Path, index: Split
     if val_fold is not None:
         src, window = _moving_window(spec, split, index, val_fold)
     elif split == "all":
-        src = ConcatSource([index.sources[s] for s in spec.splits if s in index.sources])
+        present = [s for s in spec.splits if s in index.sources]
+        src = ConcatSource([index.sources[s] for s in present], names=present)
     elif split in index.sources:
         src = index.sources[split]
     else:
