@@ -307,3 +307,40 @@ def test_complete_data_placed_by_hand_is_left_alone_without_network(home, site):
     assert result.skipped and "placed by hand" in str(result)
     assert FlakyHandler.seen == []  # not even mirror.json was asked for
     assert sorted(p.name for p in folder.iterdir()) == ["tem_96x96.npy"]
+
+
+class BusyOnceHandler(RangeRequestHandler):
+    """Answers the first request for each shard with 503 (an overloaded host), then serves it."""
+
+    busy: set = set()
+
+    def send_head(self):
+        if self.path.endswith(".tar") and self.path not in self.busy:
+            type(self).busy.add(self.path)
+            self.send_error(503, "busy, try again")
+            return None
+        return super().send_head()
+
+
+def test_server_errors_are_retried_but_not_found_is_not(home, site):
+    _, folder, src = site
+    BusyOnceHandler.busy = set()
+    server = serve(folder, handler=BusyOnceHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with pytest.raises(DownloadError, match="503"):
+            download("tem_96x96", mirrors=[url], retries=0, progress=False)
+        BusyOnceHandler.busy = set()
+        download("tem_96x96", mirrors=[url], retries=1, progress=False)
+        (folder / "wavefunctions" / "wavefunctions-test-0000.tar").unlink()
+        with pytest.raises(DownloadError) as err:
+            download("wavefunctions", split="test", mirrors=[url], retries=3, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert_same_items("tem_96x96", "test", home, src)
+    text = str(err.value)  # 503 once (retried), then 404: no further attempts
+    assert "503" in text and "404" in text and "attempt 3" not in text

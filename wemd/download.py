@@ -246,10 +246,10 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
             except ValueError as exc:  # pooch: hash mismatch; the bad file is already gone
                 corrupt.append(f"  {url}: {exc}".replace("\n", " "))
                 break
-            except requests.HTTPError as exc:
-                errors.append(f"  {url}: {_reason(exc)}")
-                break  # 404 and friends do not heal by retrying
             except requests.RequestException as exc:
+                if isinstance(exc, requests.HTTPError) and not _transient(exc):
+                    errors.append(f"  {url}: {_reason(exc)}")
+                    break  # 404 and friends do not heal by retrying
                 errors.append(f"  {url} (attempt {attempt + 1}): {_reason(exc)}")
                 if attempt < retries:
                     time.sleep(min(0.2 * 2 ** attempt, 5.0))
@@ -261,6 +261,12 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
             "or was rebuilt: try another --mirror or tell its maintainer.")
     raise DownloadError(f"Could not download shard {shard.path} of {name} from any mirror:\n"
                         + "\n".join(errors) + "\nRun the same command again to resume.")
+
+
+def _transient(exc: Exception) -> bool:
+    """True for HTTP answers that may heal on a retry: 408, 429 and server errors (5xx)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status is not None and (status in (408, 429) or status >= 500)
 
 
 def _reason(exc: Exception) -> str:
