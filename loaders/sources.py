@@ -176,8 +176,11 @@ class ConcatSource(Source):
         self.item_shape = shapes.pop() if len(shapes) == 1 else None
         self.dtype = dtypes.pop() if len(dtypes) == 1 else None
 
+    def _part(self, i: int) -> int:
+        return int(np.searchsorted(self.offsets, i, side="right")) - 1
+
     def _locate(self, i: int) -> tuple[Source, int]:
-        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        k = self._part(i)
         return self.parts[k], i - int(self.offsets[k])
 
     def __len__(self) -> int:
@@ -192,10 +195,10 @@ class ConcatSource(Source):
         return part.item_id(j)
 
     def metadata(self, i: int) -> dict[str, Any]:
-        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
-        meta = self.parts[k].metadata(i - int(self.offsets[k]))
+        part, j = self._locate(i)
+        meta = part.metadata(j)
         if self.names is not None:
-            meta["split"] = self.names[k]
+            meta["split"] = self.names[self._part(i)]
         return meta
 
     def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
