@@ -169,9 +169,11 @@ def fetch_cod_cifs(ids: Sequence[str], folder: Union[str, os.PathLike],
     """Download CIFs by COD id into ``folder`` with pooch (cached: present files are reused).
 
     ``base_url`` defaults to ``$WEMD_COD_URL`` or the COD itself; each CIF is read from
-    ``{base_url}{id}.cif``.
+    ``{base_url}{id}.cif``. With ``WEMD_OFFLINE=1`` only CIFs already in ``folder`` are used.
     """
     import pooch
+
+    from wemd.download import OFFLINE_ENV, is_offline
 
     base = base_url or os.environ.get("WEMD_COD_URL") or COD_BASE_URL
     base = base if base.endswith("/") else base + "/"
@@ -182,6 +184,9 @@ def fetch_cod_cifs(ids: Sequence[str], folder: Union[str, os.PathLike],
         cod_id = str(cod_id).strip()
         if not cod_id.isdigit():
             raise CIFError(cod_id, "a COD id is a number such as 1000041")
+        if is_offline() and not (folder / f"{cod_id}.cif").is_file():
+            raise CIFError(cod_id, f"{OFFLINE_ENV}=1 forbids downloading it from {base}; unset "
+                                   f"{OFFLINE_ENV} or put {cod_id}.cif into {folder}")
         try:
             path = pooch.retrieve(f"{base}{cod_id}.cif", known_hash=None, fname=f"{cod_id}.cif",
                                   path=folder, progressbar=progress)

@@ -108,7 +108,7 @@ def cod_server(tmp_path):
     thread.join(5)
 
 
-def test_fetches_cifs_by_cod_id_through_pooch(cod_server, tmp_path):
+def test_fetches_cifs_by_cod_id_through_pooch(cod_server, tmp_path, monkeypatch):
     (tmp_path / "served" / "cod").mkdir()
     for p in (tmp_path / "served").glob("*.cif"):
         p.rename(tmp_path / "served" / "cod" / p.name)
@@ -118,6 +118,10 @@ def test_fetches_cifs_by_cod_id_through_pooch(cod_server, tmp_path):
     assert resolve_cifs(["0000001"], tmp_path / "cache", base_url="http://127.0.0.1:9/") == [paths[0]]
     with pytest.raises(CIFError, match="download .* failed"):
         fetch_cod_cifs(["0000009"], tmp_path / "cache", base_url=cod_server)
+    monkeypatch.setenv("WEMD_OFFLINE", "1")  # the cache still serves; the network is not asked
+    assert fetch_cod_cifs(["0000005"], tmp_path / "cache", base_url=cod_server) == [paths[1]]
+    with pytest.raises(CIFError, match="WEMD_OFFLINE=1 forbids"):
+        fetch_cod_cifs(["0000001", "0000002"], tmp_path / "cache", base_url=cod_server)
 
 
 def test_draws_are_deterministic_per_cif_draw_and_seed():
