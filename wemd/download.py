@@ -175,7 +175,7 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     mirrors = [m.rstrip("/") for m in (mirrors if mirrors is not None else default_mirrors())]
     if not mirrors:
         raise ManualDownloadRequired(manual_instructions(name, root))
-    mirror, base = fetch_mirror_manifest(name, mirrors, timeout)
+    mirror, base = fetch_mirror_manifest(name, mirrors, timeout, retries)
     mirrors = mirrors[mirrors.index(base):] + mirrors[:mirrors.index(base)]  # dead ones last
     if mirror.catalog_version != catalog.CATALOG_VERSION:
         raise DownloadError(f"{base}/{name}/{MIRROR_MANIFEST} was built with catalog version "
@@ -204,24 +204,30 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     return result
 
 
-def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = 30.0) -> tuple[MirrorManifest, str]:
+def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = 30.0,
+                          retries: int = 0) -> tuple[MirrorManifest, str]:
     """The first readable ``{mirror}/{name}/mirror.json`` and the mirror that served it."""
     import requests
 
-    errors = []
+    errors: list[str] = []
     for base in mirrors:
         url = f"{base}/{name}/{MIRROR_MANIFEST}"
-        try:
-            with requests.get(url, timeout=timeout) as r:
-                r.raise_for_status()
-                mirror = parse_mirror_manifest(r.content, url)
-        except (requests.RequestException, ManifestError) as exc:
-            errors.append(f"  {url}: {_reason(exc)}")
-            continue
-        if mirror.dataset != name:
-            errors.append(f"  {url}: describes {mirror.dataset!r}, not {name!r}")
-            continue
-        return mirror, base
+        for attempt in range(retries + 1):
+            try:
+                with requests.get(url, timeout=timeout) as r:
+                    r.raise_for_status()
+                    mirror = parse_mirror_manifest(r.content, url)
+            except ManifestError as exc:
+                errors.append(f"  {url}: {_reason(exc)}")
+                break
+            except requests.RequestException as exc:
+                if _retry(exc, url, attempt, retries, errors):
+                    continue
+                break
+            if mirror.dataset != name:
+                errors.append(f"  {url}: describes {mirror.dataset!r}, not {name!r}")
+                break
+            return mirror, base
     raise DownloadError(f"No mirror served {name}/{MIRROR_MANIFEST}:\n" + "\n".join(errors))
 
 
@@ -247,12 +253,8 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
                 corrupt.append(f"  {url}: {exc}".replace("\n", " "))
                 break
             except requests.RequestException as exc:
-                if isinstance(exc, requests.HTTPError) and not _transient(exc):
-                    errors.append(f"  {url}: {_reason(exc)}")
-                    break  # 404 and friends do not heal by retrying
-                errors.append(f"  {url} (attempt {attempt + 1}): {_reason(exc)}")
-                if attempt < retries:
-                    time.sleep(min(0.2 * 2 ** attempt, 5.0))
+                if not _retry(exc, url, attempt, retries, errors):
+                    break
     if corrupt:
         shutil.rmtree(cache, ignore_errors=True)
         raise CorruptShardError(
@@ -261,6 +263,20 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
             "or was rebuilt: try another --mirror or tell its maintainer.")
     raise DownloadError(f"Could not download shard {shard.path} of {name} from any mirror:\n"
                         + "\n".join(errors) + "\nRun the same command again to resume.")
+
+
+def _retry(exc: Exception, url: str, attempt: int, retries: int, errors: list[str]) -> bool:
+    """Log a failed request; True (after a back-off) when another attempt is worth making."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError) and not _transient(exc):
+        errors.append(f"  {url}: {_reason(exc)}")
+        return False  # 404 and friends do not heal by retrying
+    errors.append(f"  {url} (attempt {attempt + 1}): {_reason(exc)}")
+    if attempt < retries:
+        time.sleep(min(0.2 * 2 ** attempt, 5.0))
+        return True
+    return False
 
 
 def _transient(exc: Exception) -> bool:
