@@ -191,6 +191,17 @@ def test_without_mirror_explains_manual_download(home, capsys, monkeypatch):
     assert "wemd path stem_96x96" in capsys.readouterr().err
 
 
+def test_manual_instructions_list_verified_files_once_registered(home, monkeypatch):
+    from wemd import registry
+
+    assert "No verified download URL" in registry.manual_instructions("tem_96x96")
+    url, digest = "https://data.example/tem_96x96.npy", "sha256:" + "ab" * 32
+    monkeypatch.setitem(registry.VERIFIED_FILES, "tem_96x96", {url: digest})
+    text = registry.manual_instructions("tem_96x96")
+    assert f"{url}  ({digest})" in text and "No verified" not in text
+    assert "No verified download URL" in registry.manual_instructions("stem_96x96")
+
+
 def test_cli_download_and_mirror_env(home, site, monkeypatch, capsys):
     url, _, src = site
     monkeypatch.setenv("WEMD_MIRRORS", f"{closed_port_url()} {url}")

@@ -4,7 +4,7 @@ The papers name a landing page and a data DOI, but the exact file names, URLs an
 behind them have not been verified by anyone working on this package. So the registry lists no
 file URLs and no hashes: ``wemd download`` without ``--mirror`` explains how to fetch the files
 by hand and where to put them. When someone verifies a URL and its sha256 against the published
-files, it goes into ``VERIFIED_FILES`` (and only then).
+files, it goes into ``VERIFIED_FILES`` (and only then); the manual instructions then list it.
 """
 
 from __future__ import annotations
@@ -60,12 +60,17 @@ def manual_instructions(name: str, root: Optional[PathLike] = None) -> str:
     target = dataset_dir(name, root)
     layouts = ", ".join(spec.layouts)
     size = f" ({spec.approx_size})" if spec.approx_size else ""
-    return "\n".join([
-        f"No verified download URL is registered for {name}{size}: the file names and checksums at "
-        "the official source have not been checked, and wemd never guesses them.",
-        "Download it by hand:",
-        f"  1. open the landing page {src.landing_page}",
-        f"     or the data DOI {src.doi_url}",
+    if src.verified:
+        head = [f"The published files of {name}{size}, checked against these sha256 sums:"]
+        head += [f"  {url}  ({digest})" for url, digest in sorted(src.files.items())]
+        head += ["Download them by hand:", f"  1. fetch the files above (landing page "
+                 f"{src.landing_page}, data DOI {src.doi_url})"]
+    else:
+        head = [f"No verified download URL is registered for {name}{size}: the file names and "
+                "checksums at the official source have not been checked, and wemd never guesses "
+                "them.", "Download it by hand:", f"  1. open the landing page {src.landing_page}",
+                f"     or the data DOI {src.doi_url}"]
+    return "\n".join(head + [
         f"  2. put the files for {name} into {target}",
         f"     (accepted layouts: {layouts}; see `wemd info {name}`; `wemd path {name}` prints "
         "the folder; set WEMD_HOME or --root to use another data home)",
