@@ -221,6 +221,11 @@ def _alrc_warmup(steps: int) -> int:
     return max(1, min(50, steps // 10))
 
 
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The config keys that define one seed's training (seeds may be trained one at a time)."""
+    return {k: v for k, v in config.items() if k not in ("seeds", "n", "checkpoint_every")}
+
+
 def build_from_checkpoint(path: Path, device: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """A network and its config from a ``model.pt`` or ``checkpoint.pt`` file."""
     torch = require("torch", "torch")
@@ -259,7 +264,7 @@ def train_seed(cfg: TrainConfig, seed: int, out: Path, device: str = "cpu",
     clipped = start = 0
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=dev, weights_only=True)
-        if state.get("config") == cfg.as_dict():
+        if _identity(state.get("config", {})) == _identity(cfg.as_dict()):
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -364,12 +369,14 @@ def score(model: Any, task: Any, ds: Any, n: Optional[int], source: str, device:
 
 
 def train(cfg: TrainConfig, out: Path, device: str = "cpu", progress: bool = True,
-          keep_predictions: bool = False) -> dict[str, Any]:
+          keep_predictions: bool = False) -> Optional[dict[str, Any]]:
     """Train every seed, predict and score the task's instances; write and return the record.
 
+    With fewer than 3 seeds only ``eval.json`` files are written and None is returned (a
+    learned record needs >= 3 seeds; seeds trained apart are reused by a later full call).
     ``keep_predictions`` also stores each seed's predictions (20000 full-size ones take 21 GB).
     """
-    from wemd.leaderboard.records import make_record
+    from wemd.leaderboard.records import MIN_SEEDS_LEARNED, make_record
 
     if len(set(cfg.seeds)) != len(cfg.seeds) or not cfg.seeds:
         raise TrainingError(f"seeds must be distinct and non-empty, not {list(cfg.seeds)}")
@@ -387,6 +394,8 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", progress: bool = Tru
         result = score(model, task, test_ds, cfg.n, cfg.source, device, keep, progress)
         write_json(out / f"seed{seed}" / "eval.json", result.as_dict())
         results.append(result)
+    if len(results) < MIN_SEEDS_LEARNED:  # seeds trained one at a time, e.g. on several GPUs
+        return None
     params = {**cfg.as_dict(), "model": name, "alrc_decay": _alrc_decay(cfg.steps),
               "alrc_warmup": _alrc_warmup(cfg.steps), "alrc_clipped_per_seed": clipped}
     for key in ("task", "seeds", "source", "root", "n", "checkpoint_every", "overrides"):

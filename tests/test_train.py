@@ -91,6 +91,13 @@ def test_interrupted_training_resumes_exactly(data, tmp_path, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_seeds_trained_one_at_a_time_are_reused(data, tmp_path):
+    one = training.train_seed(tiny(seeds=(1,), steps=2, n=1), 1, tmp_path, progress=False)
+    stamp = one.stat().st_mtime_ns
+    again = training.train_seed(tiny(seeds=(0, 1, 2), steps=2), 1, tmp_path, progress=False)
+    assert again == one and one.stat().st_mtime_ns == stamp
+
+
 def test_checkpoint_rebuilds_the_model(data, tmp_path):
     path = training.train_seed(tiny(steps=2), 0, tmp_path, progress=False)
     model, state = training.build_from_checkpoint(path)

@@ -21,6 +21,12 @@ def test_train_command_writes_record_and_prints_mean_std(home, tmp_path, capsys)
     assert "NOTE: subset data" in text and "mse:" in text and "+-" in text
     record = json.loads((out / "record.json").read_text())
     assert record["method"]["parameters"]["steps"] == 2 and len(record["runs"]) == 3
+    # one seed alone trains and scores but writes no learned record
+    rc = main(["train", "stem_adaptive_96", "--steps", "2", "--batch-size", "1", "--width", "4",
+               "--train-crop", "0", "--out", str(tmp_path / "one"), "--seeds", "5", "--quiet"])
+    assert rc == 0
+    assert "needs >= 3 seeds" in capsys.readouterr().out
+    assert not (tmp_path / "one" / "record.json").exists()
 
 
 def test_train_command_errors_are_one_line(home, tmp_path, capsys):

@@ -118,6 +118,13 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"wemd-runs/{cfg.task}-{cfg.model_name()}")
     record = train(cfg, out, device=args.device, progress=not args.quiet,
                    keep_predictions=args.keep_predictions)
+    if record is None:
+        for seed in cfg.seeds:
+            scores = json.loads((out / f"seed{seed}" / "eval.json").read_text())["metrics"]
+            print(f"seed {seed}: " + ", ".join(f"{m} {v['mean']:.4g}" for m, v in scores.items()))
+        print(f"No result record: a learned method needs >= 3 seeds. Run again with all seeds "
+              f"(e.g. --seeds 0 1 2) and the same --out {out}; trained seeds are reused.")
+        return 0
     data = record["data"]
     if data["provenance"] != "real":
         print(f"NOTE: {data['provenance']} data - not a result on the published data.")
