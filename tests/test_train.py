@@ -136,7 +136,7 @@ def test_binning_window_is_a_random_crop_of_the_binned_image():
     item = rng.random((64, 70)).astype(np.float32)
     binned = item.reshape(32, 2, 35, 2).mean(axis=(1, 3))
     seen = set()
-    for _ in range(40):
+    for _ in range(15):
         window = training.binning_window(item, 8, rng)
         assert window.shape == (16, 16)
         small = window.reshape(8, 2, 8, 2).mean(axis=(1, 3))
@@ -144,7 +144,7 @@ def test_binning_window_is_a_random_crop_of_the_binned_image():
                 if np.allclose(binned[y:y + 8, x:x + 8], small)]
         assert hits
         seen.add(hits[0])
-    assert len(seen) > 20                                   # positions really vary
+    assert len(seen) > 8                                    # positions really vary
 
 
 def test_training_patches_come_from_full_size_instances(data):
