@@ -70,3 +70,13 @@ def test_denoiser_learns_to_remove_noise():
     noisy, clean = batch()
     with torch.no_grad():
         assert ((model(noisy) - clean) ** 2).mean() < 0.5 * ((noisy - clean) ** 2).mean()
+
+
+def test_untrained_denoiser_is_the_classical_gaussian_filter():
+    import numpy as np
+
+    from wemd.baselines.denoise import gaussian
+
+    x = np.random.default_rng(0).random((20, 23)).astype(np.float32)
+    y = build_model("atrous-denoiser", width=4)(torch.from_numpy(x)[None, None])[0, 0]
+    assert np.abs(y.detach().numpy() - gaussian(x)).max() < 1e-6
