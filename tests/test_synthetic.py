@@ -198,3 +198,22 @@ def test_cache_is_reused_and_foreign_builds_are_refused(tiny_root, tmp_path):
         wemd.load("stem_crop", source="synthetic", root=tmp_path, scale=SCALE)
     with pytest.raises(wemd.UnknownSplitError):
         wemd.load("focal_series", "test", source="synthetic", root=tmp_path, scale=SCALE)
+
+
+def test_concurrent_first_uses_wait_for_one_builder(tmp_path):
+    """A second process (here: thread) waits on the build lock, then reuses the finished build."""
+    import fcntl
+    import threading
+
+    from wemd.synthetic import LOCK_FILE
+
+    done = threading.Event()
+    with open(tmp_path / LOCK_FILE, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=lambda: (build(["cifs"], out=tmp_path, scale=SCALE,
+                                                        seed=SEED, progress=False), done.set()))
+        worker.start()
+        assert not done.wait(1.0), "build ran while another builder held the lock"
+        assert not (tmp_path / "cifs").exists()
+    worker.join(60)
+    assert done.is_set() and (tmp_path / "cifs" / "wemd.json").is_file()

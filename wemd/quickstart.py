@@ -112,7 +112,8 @@ def run_baselines(board_path: PathLike, *, root: Optional[PathLike], scale: str,
                            "mean": metric["mean"], "n": record["data"]["n"],
                            "provenance": record["data"]["provenance"],
                            "seconds": round(time.perf_counter() - started, 2)})
-        best = [s for s in scores if s["task"] == task.name]
+        ran = [s for s in scores if s["task"] == task.name]
+        best = [s for s in ran if s["n"] == count] or ran  # rank only runs on the same instances
         if best:
             pick = (min if task.lower_is_better else max)(best, key=lambda s: s["mean"])
             echo(f"  {task.name:<34} best {pick['method']:<14} {task.primary} = "

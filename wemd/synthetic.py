@@ -25,6 +25,7 @@ Same scale and seed give the same bytes on every machine.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -165,6 +166,10 @@ class _Context:
                 catalog.CATALOG_VERSION, **extra}
 
 
+#: Held (flock) while a process builds into a folder, so concurrent first uses never race.
+LOCK_FILE = ".build.lock"
+
+
 def build(names: Optional[Iterable[str]] = None, *, out: Optional[PathLike] = None,
           root: Optional[PathLike] = None, scale: str = "small", seed: int = 0,
           workers: Optional[int] = None, progress: bool = True) -> dict[str, Path]:
@@ -182,12 +187,14 @@ def build(names: Optional[Iterable[str]] = None, *, out: Optional[PathLike] = No
     groups = {GROUP_OF[n] for n in wanted}
     if "waves" in groups:
         groups.add("cifs")
-    for group in GROUPS:  # dependency order: cifs first
-        if group not in groups or all(_complete(base / n, scale, seed) for n in GROUPS[group]):
-            continue
-        if group != "cifs" and not _complete(base / "cifs", scale, seed):
-            _run_group("cifs", base, scale, sc, seed, workers, progress)
-        _run_group(group, base, scale, sc, seed, workers, progress)
+    with open(base / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per folder; others wait, then reuse
+        for group in GROUPS:  # dependency order: cifs first
+            if group not in groups or all(_complete(base / n, scale, seed) for n in GROUPS[group]):
+                continue
+            if group != "cifs" and not _complete(base / "cifs", scale, seed):
+                _run_group("cifs", base, scale, sc, seed, workers, progress)
+            _run_group(group, base, scale, sc, seed, workers, progress)
     return {n: base / n for n in wanted}
 
 
