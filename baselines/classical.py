@@ -79,6 +79,8 @@ _METHODS: list[Method] = [
     _denoiser("wavelet", denoise.wavelet, {"method": "BayesShrink", "mode": "soft", "wavelet": "db1"}),
     _denoiser("tv_chambolle", denoise.tv_chambolle, {"weight": 0.1}),
     _denoiser("tv_bregman", denoise.tv_bregman, {"weight": 0.1}),
+    _denoiser("fourier_wiener", denoise.fourier_wiener,
+              {"over_subtraction": 2.0, "power_average": "3x3"}),
     _denoiser("bm3d", denoise.bm3d, {"sigma_psd": "estimate_sigma"}, slow=True),
     *[_completer(n, f, fam, slow=(n == "biharmonic"))
       for fam in ("stem_completion", "stem_adaptive")

@@ -73,6 +73,20 @@ def tv_bregman(x: np.ndarray) -> np.ndarray:
     return denoise_tv_bregman(np.asarray(x, np.float64), weight=0.1)
 
 
+def fourier_wiener(x: np.ndarray) -> np.ndarray:
+    """Global Fourier-domain Wiener filter (Kilaas 1998's HRTEM filtering; noise sigma from the
+    Haar diagonal MAD, power spectrum averaged over 3x3 frequencies, noise over-subtracted 2x);
+    the paper did not compare it. Implemented once, in PyTorch (:mod:`wemd.baselines.spectral`),
+    because the learned atrous denoiser starts from it."""
+    require("torch", "torch")
+    import torch
+
+    from wemd.baselines.spectral import spectral_wiener
+
+    img = torch.from_numpy(np.asarray(x, np.float64))[None, None]
+    return spectral_wiener(img)[0, 0].numpy()
+
+
 def bm3d(x: np.ndarray) -> np.ndarray:
     """BM3D (the ``bm3d`` package) with the noise sigma estimated from the image by scikit-image;
     the paper did not compare it. Poisson noise is signal-dependent, so one sigma is a simplification."""

@@ -4,7 +4,8 @@ The thesis' networks share a shape: a strided encoder, atrous spatial pyramid po
 dilated convolutions plus image-level pooling, Chen et al. 2017) for a wide field of view at low
 cost, and a decoder that upsamples back with a skip connection from full resolution. The heads:
 
-- ``atrous-denoiser``: noisy image -> image, learning a residual over the input (chapter 6).
+- ``atrous-denoiser``: noisy image -> image, a learned correction to a Fourier-domain Wiener
+  estimate (chapter 6's network; the spectral start is ours, see :mod:`wemd.baselines.spectral`).
 - ``partial-scan``: [sparse scan, path mask] -> completed image (chapter 4).
 - ``supersampler``: low-resolution image -> ``scale`` x larger image, residual over bilinear
   upsampling (ALRC paper, section 3 and 5).
@@ -93,23 +94,24 @@ def _check_channels(x: Tensor, expected: int, what: str) -> None:
 
 
 class AtrousDenoiser(nn.Module):
-    """Noisy image [B,1,H,W] -> denoised image: a 3x3 Gaussian (sigma 0.8, the classical
-    baseline) plus a learned correction whose last layer starts at zero, so an untrained model
-    is exactly the Gaussian filter and training only has to find what it misses."""
+    """Noisy image [B,1,H,W] -> denoised image: the global Fourier-domain Wiener estimate
+    (:func:`wemd.baselines.spectral.spectral_wiener`, which recovers lattice fringes that local
+    filters blur) plus a learned correction computed from the noisy image and that estimate.
+    The correction's last layer starts at zero, so an untrained model is exactly the classical
+    filter and training only has to find what it misses."""
 
     def __init__(self, width: int = 32, rates: Sequence[int] = (2, 4, 6)):
         super().__init__()
-        self.net = EncoderDecoder(1, 1, width, rates)
+        self.net = EncoderDecoder(2, 1, width, rates)
         nn.init.zeros_(self.net.head.weight)
         nn.init.zeros_(self.net.head.bias)
-        g = torch.exp(-torch.tensor([-1.0, 0.0, 1.0]) ** 2 / (2 * 0.8 ** 2))
-        kernel = torch.outer(g, g)
-        self.register_buffer("gauss", (kernel / kernel.sum())[None, None])
 
     def forward(self, x: Tensor) -> Tensor:
+        from wemd.baselines.spectral import spectral_wiener
+
         _check_channels(x, 1, "atrous-denoiser")
-        smooth = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), self.gauss)
-        return smooth + self.net(x)
+        base = spectral_wiener(x)
+        return base + self.net(torch.cat([x, base], dim=1))
 
 
 class PartialScanCompletion(nn.Module):
