@@ -41,10 +41,11 @@ def spectral_wiener(x: Tensor, over_subtraction: float = OVER_SUBTRACTION) -> Te
     """The Fourier-domain Wiener estimate of [B,1,H,W] noisy images (same shape and dtype)."""
     if x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"spectral_wiener expects [batch, 1, height, width], got {tuple(x.shape)}")
-    mean = x.mean(dim=(-2, -1), keepdim=True)
-    spectrum = torch.fft.fft2((x - mean).double())
+    work = x if x.dtype in (torch.float32, torch.float64) else x.float()  # float64 off MPS only
+    mean = work.mean(dim=(-2, -1), keepdim=True)
+    spectrum = torch.fft.fft2(work - mean)
     power = F.avg_pool2d(F.pad(spectrum.abs() ** 2, (1, 1, 1, 1), mode="circular"), 3, stride=1)
-    noise = over_subtraction * noise_sigma(x).double() ** 2 * x.shape[-2] * x.shape[-1]
+    noise = over_subtraction * noise_sigma(work) ** 2 * x.shape[-2] * x.shape[-1]
     gain = (1 - noise[:, None, None, None] / power.clamp_min(1e-30)).clamp(0, 1)
-    return (torch.fft.ifft2(gain * spectrum).real.to(x.dtype) + mean)
+    return (torch.fft.ifft2(gain * spectrum).real + mean).to(x.dtype)
 

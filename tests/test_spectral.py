@@ -49,5 +49,8 @@ def test_batched_dtype_kept_and_bad_shape_named():
     y = spectral_wiener(x)
     assert y.shape == x.shape and y.dtype == torch.float32
     np.testing.assert_allclose(y[1, 0].numpy(), fourier_wiener(x[1, 0].double().numpy()), atol=1e-5)
+    half = spectral_wiener(x.half())  # mixed precision: computed in float32, returned as given
+    assert half.dtype == torch.float16
+    assert (half.float() - y).abs().max() < 2e-3
     with pytest.raises(ValueError, match=r"\[batch, 1, height, width\]"):
         spectral_wiener(torch.rand(40, 48))
