@@ -78,9 +78,7 @@ def fourier_wiener(x: np.ndarray) -> np.ndarray:
     Haar diagonal MAD, power spectrum averaged over 3x3 frequencies, noise over-subtracted 2x);
     the paper did not compare it. Implemented once, in PyTorch (:mod:`wemd.baselines.spectral`),
     because the learned atrous denoiser starts from it."""
-    require("torch", "torch")
-    import torch
-
+    torch = require("torch", "torch")
     from wemd.baselines.spectral import spectral_wiener
 
     img = torch.from_numpy(np.asarray(x, np.float64))[None, None]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Sequence
 
+from wemd.baselines.spectral import spectral_wiener
 from wemd.errors import WEMDError, require
 
 torch = require("torch", "torch")
@@ -107,8 +108,6 @@ class AtrousDenoiser(nn.Module):
         nn.init.zeros_(self.net.head.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        from wemd.baselines.spectral import spectral_wiener
-
         _check_channels(x, 1, "atrous-denoiser")
         base = spectral_wiener(x)
         return base + self.net(torch.cat([x, base], dim=1))

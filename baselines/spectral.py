@@ -9,13 +9,11 @@ noise sigma (median absolute Haar diagonal detail / 0.6745, as Donoho and Johnst
 ``a = 2`` over-subtracts because ``P`` is itself noisy. Nothing is learned or tuned per image.
 
 The classical ``fourier_wiener`` row of the denoising tasks (:mod:`wemd.baselines.denoise`)
-calls it on one image; the learned
-atrous denoiser (:mod:`wemd.baselines.models`) starts from it and adds a learned correction.
+calls it on one image; the learned atrous denoiser (:mod:`wemd.baselines.models`) starts from
+it and adds a learned correction.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from wemd.errors import require
 
@@ -48,4 +46,3 @@ def spectral_wiener(x: Tensor, over_subtraction: float = OVER_SUBTRACTION) -> Te
     noise = over_subtraction * noise_sigma(work) ** 2 * x.shape[-2] * x.shape[-1]
     gain = (1 - noise[:, None, None, None] / power.clamp_min(1e-30)).clamp(0, 1)
     return (torch.fft.ifft2(gain * spectrum).real + mean).to(x.dtype)
-
