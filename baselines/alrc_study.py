@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from wemd.atomic import atomic_path, write_json, write_text
+from wemd.files import atomic_path, write_json, write_text
 from wemd.errors import DataMissingError, WEMDError, require
 
 __all__ = ["StudyConfig", "load_images", "plot_curves", "render_markdown", "run_one", "run_study",

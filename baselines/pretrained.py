@@ -17,7 +17,6 @@ file given. No weights trained on the published data have been released yet, so
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import pickle
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from wemd.atomic import atomic_path, write_json, write_text
+from wemd.files import atomic_path, sha256_file, write_json, write_text
 from wemd.errors import CorruptFileError, WEMDError, require
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -56,14 +55,6 @@ class PretrainedEntry:
 
 #: Weights released with this version of the package (name -> entry).
 PUBLISHED: dict[str, PretrainedEntry] = {}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_registry(path: PathLike) -> dict[str, PretrainedEntry]:
@@ -102,7 +93,7 @@ def export_pretrained(run_dir: PathLike, name: str, out_dir: PathLike,
     pt = out_dir / f"{name}.pt"
     with atomic_path(pt) as tmp:
         torch.save(state, tmp)
-    entry = PretrainedEntry(name=name, file=pt.name, sha256=_sha256(pt), size=pt.stat().st_size,
+    entry = PretrainedEntry(name=name, file=pt.name, sha256=sha256_file(pt), size=pt.stat().st_size,
                             task=record["task"], model=state["model_name"],
                             provenance=record["data"]["provenance"], card=f"{name}.md")
     write_text(out_dir / entry.card, model_card(entry, record, state))
@@ -180,7 +171,7 @@ def load_pretrained(name: PathLike, *, registry: Optional[PathLike] = None,
 
     folder = Path(cache) if cache is not None else data_home() / MIRROR_FOLDER
     local = folder / entry.file
-    if local.is_file() and _sha256(local) == entry.sha256:
+    if local.is_file() and sha256_file(local) == entry.sha256:
         return _build(local, device)
     return _build(_download(entry, folder, mirrors, progress), device)
 
@@ -191,7 +182,7 @@ def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[s
     import requests
 
     from wemd.download import ResumableDownloader
-    from wemd.registry import default_mirrors
+    from wemd.official import default_mirrors
 
     bases = list(mirrors) if mirrors is not None else default_mirrors()
     if not bases:

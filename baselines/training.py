@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from wemd.atomic import atomic_path, write_json
+from wemd.files import atomic_path, write_json
 from wemd.errors import WEMDError, require
 
 __all__ = ["DEFAULT_MODEL", "TrainConfig", "TrainingError", "build_from_checkpoint", "predict",

@@ -14,7 +14,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from wemd.atomic import atomic_path
+from wemd.files import atomic_path
 from wemd.leaderboard.tasks import Task, get_task
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from wemd.atomic import atomic_path, write_text
+from wemd.files import atomic_path, write_text
 from wemd.leaderboard import references as refs
 from wemd.leaderboard.board import SECTIONS, Board
 from wemd.leaderboard.instances import label_key

@@ -15,20 +15,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from wemd.errors import CorruptFileError
+from wemd.files import sha256_file
 
 
 def natural_key(path: Path) -> tuple:
     """Sort key that orders '2.tif' before '10.tif'."""
     parts = re.split(r"(\d+)", path.name)
     return tuple(int(p) if p.isdigit() else p.lower() for p in parts)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Source:

@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from wemd.atomic import atomic_path, save_npy, write_json
+from wemd.files import atomic_path, save_npy, sha256_file, write_json
 from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split
 from wemd.errors import WEMDError
-from wemd.loaders.sources import sha256_file
-from wemd.manifest import Manifest, read_manifest, write_manifest
+from wemd.manifest import Manifest, file_entries, read_manifest, write_manifest
 from wemd.simulation.cif import CIFError, Crystal, read_cif, resolve_cifs
 from wemd.simulation.physics import kirkland_citation
 from wemd.simulation.postprocess import SMALL, crop_center, normalise, to_small
@@ -333,8 +332,7 @@ def _manifest_files(out: Path, variant: str, counts: dict[str, int], small: bool
         paths = []
         for split in counts:
             paths += sorted((out / split).glob("*.npy")) + sorted((out / split / "meta").glob("*.json"))
-    return {p.relative_to(out).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
-            for p in paths}
+    return file_entries(out, paths)
 
 
 def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, out: PathLike, *,

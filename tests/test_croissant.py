@@ -13,7 +13,7 @@ from wemd.cli import main  # noqa: E402
 from wemd.croissant import croissant  # noqa: E402
 from wemd.errors import WEMDError  # noqa: E402
 from wemd.hf import export_hf  # noqa: E402
-from wemd.loaders.sources import sha256_file  # noqa: E402
+from wemd.files import sha256_file  # noqa: E402
 from wemd.mirror import build_mirror  # noqa: E402
 from tests.fakedata import make_dataset  # noqa: E402
 

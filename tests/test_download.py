@@ -192,14 +192,14 @@ def test_without_mirror_explains_manual_download(home, capsys, monkeypatch):
 
 
 def test_manual_instructions_list_verified_files_once_registered(home, monkeypatch):
-    from wemd import registry
+    from wemd import official
 
-    assert "No verified download URL" in registry.manual_instructions("tem_96x96")
+    assert "No verified download URL" in official.manual_instructions("tem_96x96")
     url, digest = "https://data.example/tem_96x96.npy", "sha256:" + "ab" * 32
-    monkeypatch.setitem(registry.VERIFIED_FILES, "tem_96x96", {url: digest})
-    text = registry.manual_instructions("tem_96x96")
+    monkeypatch.setitem(official.VERIFIED_FILES, "tem_96x96", {url: digest})
+    text = official.manual_instructions("tem_96x96")
     assert f"{url}  ({digest})" in text and "No verified" not in text
-    assert "No verified download URL" in registry.manual_instructions("stem_96x96")
+    assert "No verified download URL" in official.manual_instructions("stem_96x96")
 
 
 def test_cli_download_and_mirror_env(home, site, monkeypatch, capsys):

@@ -12,7 +12,7 @@ import requests
 from wemd.cli import main
 from wemd.errors import ManifestError, WEMDError
 from wemd.hf import export_hf
-from wemd.loaders.sources import sha256_file
+from wemd.files import sha256_file
 from wemd.mirror import build_mirror, extract_shard, parse_mirror_manifest, serve
 from tests.fakedata import make_dataset
 

@@ -100,6 +100,6 @@ def _partition_text(spec: DatasetSpec) -> str:
 
 def write_cards(out: Path) -> list[Path]:
     """Write every card into ``out`` (atomically, one file per dataset)."""
-    from wemd.atomic import write_text
+    from wemd.files import write_text
 
     return [write_text(Path(out) / f"{name}.md", render(spec)) for name, spec in catalog.CATALOG.items()]

@@ -16,7 +16,7 @@ from wemd import catalog
 from wemd.catalog import DatasetSpec
 from wemd.hf import data_column, encoding
 from wemd.home import PathLike
-from wemd.loaders.sources import sha256_file
+from wemd.files import sha256_file
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"

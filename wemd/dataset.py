@@ -104,7 +104,7 @@ class WEMDDataset:
             h.update(f"{self.source.item_id(i)}:{self.source.digest(i, known)}\n".encode())
         result = f"{self.provenance}:{h.hexdigest()}"
         if cache is not None:
-            from wemd.atomic import write_text
+            from wemd.files import write_text
 
             try:
                 write_text(cache, result)

@@ -21,10 +21,11 @@ from typing import Any, Optional, Sequence
 
 from wemd import catalog
 from wemd.errors import DataMissingError, ManifestError, WEMDError
+from wemd.files import link_or_copy
 from wemd.home import PathLike, dataset_dir
 from wemd.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, parse_mirror_manifest, tqdm_disable
-from wemd.registry import default_mirrors, manual_instructions
+from wemd.official import default_mirrors, manual_instructions
 
 OFFLINE_ENV = "WEMD_OFFLINE"
 CHUNK_SIZE = 1 << 20
@@ -325,7 +326,8 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[P
         files: dict[str, dict[str, Any]] = dict(existing.files) if existing else {}
         new = {rel for shard in shards for rel in shard.files}
         for rel in set(files) - new:  # earlier files take part in verification, never rewritten
-            _link_or_copy(target / rel, staging / rel)
+            if (target / rel).is_file():  # verification reports it if the split needs it
+                link_or_copy(target / rel, staging / rel)
         for shard, path in zip(shards, paths):
             extract_shard(path, staging)
             files.update(shard.files)
@@ -350,16 +352,6 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[P
         write_manifest(target, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    if not src.is_file():
-        return  # verification reports it if the split needs it
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def _remove_if_empty(folder: Path) -> None:

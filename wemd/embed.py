@@ -24,7 +24,7 @@ from typing import Any, Optional, Protocol, Sequence
 
 import numpy as np
 
-from wemd.atomic import atomic_path, save_npy, write_json
+from wemd.files import atomic_path, save_npy, write_json
 from wemd.errors import WEMDError, require
 
 #: Side length every embedded image has (the 96x96 variants).

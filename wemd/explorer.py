@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from wemd.atomic import atomic_path, write_text
+from wemd.files import atomic_path, write_text
 from wemd.embed import VAEConfig, minmax
 from wemd.maps import DatasetMap, compute_map
 

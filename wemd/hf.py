@@ -176,7 +176,7 @@ def _write_split(spec: DatasetSpec, ds: Any, folder: Path, split: str, feats: An
 def _write_table(writer_class: Any, path: Path, spec: DatasetSpec, ds: Any, start: int,
                  stop: int, feats: Any, bar: Any) -> None:
     """Rows [start, stop) of ``ds`` into one file at ``path`` (atomically), Parquet or Arrow."""
-    from wemd.atomic import atomic_path
+    from wemd.files import atomic_path
 
     batch = max(1, _ROW_GROUP_BYTES // _item_bytes(spec))
     known = ds.manifest.files if ds.manifest else None
@@ -215,7 +215,7 @@ def write_card(out: Path, spec: DatasetSpec, feats: Any, info: dict[str, Any]) -
     """Write (or extend) ``out/README.md`` with this dataset's config, features and provenance."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
-    from wemd.atomic import write_text
+    from wemd.files import write_text
 
     existing = read_card(out) if (out / CARD).is_file() else {}
     front = front_matter(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from wemd.errors import ManifestError
 
@@ -67,8 +67,16 @@ def _split_rank(split: str) -> tuple[int, str]:
     return (SPLIT_ORDER.index(split), "") if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
 
 
+def file_entries(folder: Path, paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """The manifest's ``files`` block for ``paths`` inside ``folder``: relpath -> {sha256, size}."""
+    from wemd.files import sha256_file
+
+    return {Path(p).relative_to(folder).as_posix(): {"sha256": sha256_file(p), "size": Path(p).stat().st_size}
+            for p in paths}
+
+
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
     """Write ``wemd.json`` atomically."""
-    from wemd.atomic import write_json
+    from wemd.files import write_json
 
     return write_json(Path(folder) / MANIFEST_NAME, manifest.to_json())

@@ -14,7 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd import catalog
-from wemd.atomic import atomic_path, write_json
+from wemd.files import atomic_path, write_json
 from wemd.embed import SIZE, VAEConfig, embed, load_images, minmax
 from wemd.tsne import map_quality, tsne_map
 

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from wemd import catalog
-from wemd.atomic import atomic_path, write_json
+from wemd.files import atomic_path, sha256_file, write_json
 from wemd.errors import ManifestError, WEMDError
 from wemd.home import PathLike
-from wemd.loaders.sources import ArraySource, FileSource, sha256_file
+from wemd.loaders.sources import ArraySource, FileSource
 from wemd.manifest import MANIFEST_NAME
 
 MIRROR_FORMAT = "wemd-mirror/1"

@@ -191,7 +191,7 @@ def example_figure(base: PathLike, path: PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     from wemd.api import load
-    from wemd.atomic import atomic_path
+    from wemd.files import atomic_path
 
     names = list(catalog.CATALOG)
     cols = 6
@@ -228,7 +228,7 @@ def quickstart(out: Optional[PathLike] = None, *, root: Optional[PathLike] = Non
                echo: Callable[[str], None] = print) -> QuickstartResult:
     """Run the quickstart; ``out`` holds the board, the leaderboard page, the figure and a JSON
     summary (default :func:`default_out`); the data is the cached stand-in of ``scale``/``seed``."""
-    from wemd.atomic import write_json
+    from wemd.files import write_json
     from wemd.synthetic import build, synthetic_root
 
     out = Path(out) if out is not None else default_out(root, scale, seed)

@@ -22,7 +22,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from wemd import catalog
-from wemd.atomic import atomic_path, write_json
+from wemd.files import atomic_path, write_json
 from wemd.embed import (SIZE, Embedding, VAEConfig, as_images, embed, load_embedding,
                         load_images, save_embedding)
 from wemd.errors import WEMDError

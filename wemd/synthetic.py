@@ -38,12 +38,11 @@ import numpy as np
 
 from wemd import catalog, curation
 from wemd.api import load, register_source
-from wemd.atomic import atomic_path, save_npy, write_json, write_text
+from wemd.files import atomic_path, save_npy, write_json, write_text
 from wemd.dataset import WEMDDataset
 from wemd.errors import WEMDError
 from wemd.home import PathLike, data_home
-from wemd.loaders.sources import sha256_file
-from wemd.manifest import Manifest, read_manifest, write_manifest
+from wemd.manifest import MANIFEST_NAME, Manifest, file_entries, read_manifest, write_manifest
 
 #: Bumped whenever the generated content changes; recorded in every manifest.
 SYNTH_VERSION = "4"
@@ -240,10 +239,8 @@ def _finish(ctx: _Context, name: str, splits: dict[str, int], items: list[dict],
     """Write the per-item sidecar and the manifest (with every file's sha256) last."""
     folder = ctx.stage / name
     write_json(folder / ITEMS_FILE, items)
-    files = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "wemd.json"):
-        rel = path.relative_to(folder).as_posix()
-        files[rel] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    files = file_entries(folder, sorted(p for p in folder.rglob("*")
+                                        if p.is_file() and p.name != MANIFEST_NAME))
     write_manifest(folder, Manifest(dataset=name, provenance="synthetic", splits=splits,
                                     files=files, generator=ctx.generator(**generator),
                                     description=f"{NOTICE} {description}"))

@@ -11,7 +11,8 @@ import numpy as np
 from wemd import catalog
 from wemd.errors import WEMDError
 from wemd.home import PathLike
-from wemd.loaders.sources import ArraySource, Source, sha256_file
+from wemd.loaders.sources import ArraySource, Source
+from wemd.files import sha256_file
 
 
 @dataclass

@@ -129,7 +129,7 @@ def _croissant(args: argparse.Namespace) -> int:
     text = json.dumps(croissant(args.name, export=args.export, mirror=args.mirror,
                                 base_url=args.base_url), indent=2) + "\n"
     if args.out:
-        from wemd.atomic import write_text
+        from wemd.files import write_text
 
         write_text(args.out, text)
     else:

@@ -132,7 +132,7 @@ def _task_inputs(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from wemd.atomic import write_json
+    from wemd.files import write_json
     from wemd.leaderboard import evaluate, make_record
 
     if args.record and not args.method:
@@ -163,7 +163,7 @@ def _baseline_list(args: argparse.Namespace) -> int:
 
 
 def _baseline_run(args: argparse.Namespace) -> int:
-    from wemd.atomic import write_json
+    from wemd.files import write_json
     from wemd.leaderboard import Board, run_baseline
 
     rec = run_baseline(args.name, args.method, source=args.source, root=args.root, n=args.n,

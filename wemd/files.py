@@ -1,10 +1,13 @@
-"""Atomic writes: a crash never leaves a half-written file that looks whole."""
+"""Files on disk: atomic writes (a crash never leaves a half-written file that looks whole),
+content hashes, and linking or copying a file into place."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -51,6 +54,25 @@ def save_npy(path: os.PathLike | str, array: np.ndarray) -> Path:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
     return Path(path)
+
+
+def sha256_file(path: os.PathLike | str, chunk: int = 1 << 20) -> str:
+    """The hex sha256 of a file's bytes, read in chunks (never the whole file at once)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def link_or_copy(src: os.PathLike | str, dst: os.PathLike | str) -> None:
+    """Hard-link ``src`` to ``dst`` (a copy where links are impossible), creating parent folders."""
+    src, dst = Path(src), Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _json_default(obj: Any) -> Any:

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from wemd.atomic import atomic_path, save_npy, write_json
+from wemd.files import atomic_path, save_npy, write_json
 
 
 def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
