@@ -124,11 +124,13 @@ class SearchIndex:
         """Positions and Euclidean distances of the k nearest items to one [96, 96] picture."""
         q, _ = self.embedding.encoder.encode(np.asarray(picture, dtype=np.float32)[None])
         m = self.embedding.means
-        d2 = np.maximum(np.sum(m * m, 1) - 2 * m @ q[0] + np.sum(q[0] * q[0]), 0)
+        # the difference itself, in float64: |m|^2 - 2 m.q + |q|^2 in float32 cancels to noise
+        # of ~1e-2 for an exact copy, which can reorder near neighbours
+        d = np.linalg.norm(m.astype(np.float64) - q[0].astype(np.float64), axis=1)
         k = min(k, len(m))
-        idx = np.argpartition(d2, k - 1)[:k]
-        idx = idx[np.argsort(d2[idx], kind="stable")]
-        return idx, np.sqrt(d2[idx])
+        idx = np.argpartition(d, k - 1)[:k]
+        idx = idx[np.argsort(d[idx], kind="stable")]
+        return idx, d[idx]
 
 
 def index_folder(dataset: Any, method: str, view: str, fingerprint: str,
