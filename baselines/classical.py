@@ -7,28 +7,22 @@ The leaderboard's ``run_baseline`` streams instances through a method and scores
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from wemd.baselines import completion, denoise, phase, supersample
-from wemd.errors import WEMDError
+from wemd.errors import UnknownNameError, close_matches, did_you_mean
 
 
 Predict = Callable[[dict[str, np.ndarray], np.random.Generator, dict[str, Any]], np.ndarray]
 
 
-class UnknownMethodError(WEMDError, KeyError):
+class UnknownMethodError(UnknownNameError):
     def __init__(self, family: str, name: str, valid: list[str]):
-        close = difflib.get_close_matches(name, valid, n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        super().__init__(f"No classical baseline {name!r} for {family} tasks.{hint} "
-                         f"Available: {', '.join(valid)}.")
-
-    def __str__(self) -> str:
-        return self.args[0]
+        super().__init__(f"No classical baseline {name!r} for {family} tasks."
+                         f"{did_you_mean(close_matches(name, valid))} Available: {', '.join(valid)}.")
 
 
 @dataclass(frozen=True)

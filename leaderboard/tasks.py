@@ -10,7 +10,6 @@ a small split (the synthetic mini data) is cycled through deterministically.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import math
@@ -20,7 +19,7 @@ from typing import Any, Iterator, Optional, Union
 import numpy as np
 
 from wemd import catalog
-from wemd.errors import WEMDError
+from wemd.errors import UnknownNameError, WEMDError, close_matches, did_you_mean
 from wemd.leaderboard import references as refs
 from wemd.leaderboard import scans
 from wemd.leaderboard.instances import GENERATORS, Instance
@@ -30,14 +29,10 @@ from wemd.leaderboard.metrics import METRICS
 PROTOCOL_VERSION = "1"
 
 
-class UnknownTaskError(WEMDError, KeyError):
+class UnknownTaskError(UnknownNameError):
     def __init__(self, name: str):
-        close = difflib.get_close_matches(name, TASKS, n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        super().__init__(f"Unknown task {name!r}.{hint} See `wemd tasks` for the list.")
-
-    def __str__(self) -> str:
-        return self.args[0]
+        super().__init__(f"Unknown task {name!r}.{did_you_mean(close_matches(name, TASKS))} "
+                         "See `wemd tasks` for the list.")
 
 
 class TaskDatasetMismatchError(WEMDError, ValueError):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from wemd.files import atomic_path, save_npy, sha256_file, write_json
-from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split
+from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split, split_rank
 from wemd.errors import WEMDError
 from wemd.manifest import Manifest, file_entries, read_manifest, write_manifest
 from wemd.simulation.cif import CIFError, Crystal, read_cif, resolve_cifs
@@ -189,8 +189,7 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
                 digest = sha256_file(path)
                 tasks += [Task(split, str(path), crystal.name, d, seed, run, digest)
                           for d in range(draws)]
-    order = {s: i for i, s in enumerate(SPLIT_ORDER)}
-    return sorted(tasks, key=lambda t: order[t.split])  # stable: keeps CIF and draw order
+    return sorted(tasks, key=lambda t: split_rank(t.split))  # stable: keeps CIF and draw order
 
 
 def load_crystals(paths: Sequence[Path], split_of: Callable[[Optional[str]], str]

@@ -7,11 +7,10 @@ exports all read this table.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Optional
 
-from wemd.errors import UnknownDatasetError, UnknownSplitError
+from wemd.errors import UnknownDatasetError, UnknownSplitError, close_matches
 
 #: Bumped whenever any split membership below changes; part of every fingerprint.
 CATALOG_VERSION = "1"
@@ -206,13 +205,17 @@ def get(name: str) -> DatasetSpec:
     try:
         return CATALOG[name]
     except KeyError:
-        close = difflib.get_close_matches(name, CATALOG, n=3, cutoff=0.4)
-        raise UnknownDatasetError(name, close, tuple(CATALOG)) from None
+        raise UnknownDatasetError(name, close_matches(name, CATALOG), tuple(CATALOG)) from None
 
 
 def datasets() -> dict[str, str]:
     """Every dataset name with its one-line description."""
     return {s.name: s.description for s in _SPECS}
+
+
+def split_rank(split: str) -> tuple[int, str]:
+    """Sort key that puts splits in partition order (train, val, test), any others after."""
+    return (SPLIT_ORDER.index(split), "") if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
 
 
 def canonical_split(spec: DatasetSpec, split: str, extra: tuple[str, ...] = ()) -> str:

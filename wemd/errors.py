@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -10,15 +11,28 @@ class WEMDError(Exception):
     """Base class of every error wemd raises on purpose."""
 
 
-class UnknownDatasetError(WEMDError, KeyError):
-    def __init__(self, name: str, close: Sequence[str], valid: Sequence[str]):
-        self.name, self.close = name, list(close)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        super().__init__(f"Unknown dataset {name!r}.{hint} Known datasets: {', '.join(valid)} "
-                         "(see `wemd list`).")
+def close_matches(name: str, valid: Iterable[str]) -> list[str]:
+    """Up to three known names closest to a misspelt one (for "did you mean" hints)."""
+    return difflib.get_close_matches(name, list(valid), n=3, cutoff=0.4)
+
+
+def did_you_mean(close: Sequence[str]) -> str:
+    """" Did you mean 'a', 'b'?" for a non-empty list of close names, else ""."""
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
+class UnknownNameError(WEMDError, KeyError):
+    """An unknown name (dataset, task, method) whose message suggests the closest known ones."""
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return self.args[0]
+
+
+class UnknownDatasetError(UnknownNameError):
+    def __init__(self, name: str, close: Sequence[str], valid: Sequence[str]):
+        self.name, self.close = name, list(close)
+        super().__init__(f"Unknown dataset {name!r}.{did_you_mean(close)} Known datasets: "
+                         f"{', '.join(valid)} (see `wemd list`).")
 
 
 class UnknownSplitError(WEMDError, ValueError):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from wemd.catalog import split_rank
 from wemd.errors import ManifestError
 
 MANIFEST_NAME = "wemd.json"
@@ -55,16 +56,10 @@ def read_manifest(folder: Path) -> Optional[Manifest]:
     if splits is not None and not all(isinstance(v, int) and v >= 0 for v in splits.values()):
         raise ManifestError(f"{path}: 'splits' must map split names to non-negative counts.")
     if splits is not None:  # JSON writers may sort keys: restore partition order
-        splits = dict(sorted(splits.items(), key=lambda kv: _split_rank(kv[0])))
+        splits = dict(sorted(splits.items(), key=lambda kv: split_rank(kv[0])))
     return Manifest(dataset=raw["dataset"], provenance=provenance, splits=splits,
                     files=raw.get("files", {}), generator=raw.get("generator", {}),
                     description=raw.get("description", ""))
-
-
-def _split_rank(split: str) -> tuple[int, str]:
-    from wemd.catalog import SPLIT_ORDER
-
-    return (SPLIT_ORDER.index(split), "") if split in SPLIT_ORDER else (len(SPLIT_ORDER), split)
 
 
 def file_entries(folder: Path, paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
