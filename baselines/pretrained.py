@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import pickle
-import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -178,10 +177,7 @@ def load_pretrained(name: PathLike, *, registry: Optional[PathLike] = None,
 
 def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[str]],
               progress: Optional[bool], retries: int = 2) -> Path:
-    import pooch
-    import requests
-
-    from wemd.download import ResumableDownloader
+    from wemd.fetch import FetchFailed, fetch_verified
     from wemd.official import default_mirrors
 
     bases = list(mirrors) if mirrors is not None else default_mirrors()
@@ -190,24 +186,13 @@ def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[s
                               "mirrors=[...] or set WEMD_MIRRORS (files are served from "
                               f"<mirror>/{MIRROR_FOLDER}/{entry.file}).")
     folder.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for base in bases:
-        url = f"{base.rstrip('/')}/{MIRROR_FOLDER}/{entry.file}"
-        for attempt in range(retries + 1):
-            downloader = ResumableDownloader(folder / f"{entry.file}.part", entry.size, progress)
-            try:
-                return Path(pooch.retrieve(url, known_hash=f"sha256:{entry.sha256}", fname=entry.file,
-                                           path=folder, downloader=downloader))
-            except ValueError as exc:  # sha256 mismatch: pooch already deleted the file
-                errors.append(f"  {url}: does not match sha256 {entry.sha256} ({exc})".replace("\n", " "))
-                break
-            except requests.HTTPError as exc:
-                errors.append(f"  {url}: {exc}")
-                break
-            except requests.RequestException as exc:
-                errors.append(f"  {url} (attempt {attempt + 1}): {exc}")
-                time.sleep(min(0.2 * 2 ** attempt, 2.0))
-    raise PretrainedError(f"Could not fetch {entry.name} from any mirror:\n" + "\n".join(errors))
+    urls = [f"{base.rstrip('/')}/{MIRROR_FOLDER}/{entry.file}" for base in bases]
+    try:
+        return fetch_verified(urls, entry.file, entry.sha256, folder, size=entry.size,
+                              progress=progress, retries=retries)
+    except FetchFailed as exc:
+        what = f"; what was served does not match sha256 {entry.sha256}" if exc.corrupt else ""
+        raise PretrainedError(f"Could not fetch {entry.name} from any mirror{what}:\n{exc}") from None
 
 
 def _build(path: Path, device: str) -> Any:

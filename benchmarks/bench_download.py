@@ -27,7 +27,8 @@ import numpy as np
 
 from wemd.download import download, fetch_mirror_manifest, fetch_shard
 from wemd.manifest import Manifest, write_manifest
-from wemd.mirror import build_mirror, serve
+from wemd.mirror import build_mirror
+from wemd.range_server import serve
 
 
 def make_array(home: Path, rows: int) -> None:

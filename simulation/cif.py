@@ -173,7 +173,7 @@ def fetch_cod_cifs(ids: Sequence[str], folder: Union[str, os.PathLike],
     """
     import pooch
 
-    from wemd.download import OFFLINE_ENV, is_offline
+    from wemd.fetch import OFFLINE_ENV, is_offline
 
     base = base_url or os.environ.get("WEMD_COD_URL") or COD_BASE_URL
     base = base if base.endswith("/") else base + "/"

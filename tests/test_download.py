@@ -11,7 +11,8 @@ from wemd.cli import main
 from wemd.download import (CorruptShardError, DownloadError, ManualDownloadRequired, OfflineError,
                            download)
 from wemd.manifest import read_manifest
-from wemd.mirror import RangeRequestHandler, build_mirror, serve
+from wemd.mirror import build_mirror
+from wemd.range_server import RangeRequestHandler, serve
 from wemd.verify import verify
 from tests.fakedata import make_dataset
 
@@ -291,7 +292,7 @@ def test_a_206_for_another_range_is_never_appended(home, site):
 def test_urllib3_without_read1_still_streams():
     import io
 
-    from wemd.download import _read1
+    from wemd.fetch import _read1
 
     class Raw:  # urllib3 1.x: read(amt) only
         def __init__(self):

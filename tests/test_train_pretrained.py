@@ -11,7 +11,7 @@ from tests.test_alrc_study import make_structured  # noqa: E402
 from wemd.baselines import load_pretrained, training  # noqa: E402
 from wemd.baselines.pretrained import PretrainedError, export_pretrained, read_registry  # noqa: E402
 from wemd.errors import CorruptFileError  # noqa: E402
-from wemd.mirror import serve  # noqa: E402
+from wemd.range_server import serve  # noqa: E402
 
 
 @pytest.fixture

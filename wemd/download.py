@@ -11,24 +11,21 @@ manifest is deleted with everything fetched for that dataset, and the error name
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from wemd import catalog
 from wemd.errors import DataMissingError, ManifestError, WEMDError
+from wemd.fetch import OFFLINE_ENV, FetchFailed, fetch_verified, first_served, is_offline
 from wemd.files import link_or_copy
 from wemd.home import PathLike, dataset_dir
 from wemd.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
-from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, parse_mirror_manifest, tqdm_disable
+from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, parse_mirror_manifest
 from wemd.official import default_mirrors, manual_instructions
 
-OFFLINE_ENV = "WEMD_OFFLINE"
-CHUNK_SIZE = 1 << 20
 DOWNLOADS = ".downloads"  # shard cache under the data home, one folder per dataset
 
 
@@ -46,87 +43,6 @@ class OfflineError(DataMissingError):
 
 class ManualDownloadRequired(WEMDError):
     """No mirror given and no verified official URL: the user must fetch the files by hand."""
-
-
-def is_offline() -> bool:
-    """True when ``WEMD_OFFLINE`` forbids network access."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-class ResumableDownloader:
-    """A pooch downloader that resumes: it appends to a stable ``.part`` file via HTTP Range.
-
-    pooch streams into a fresh temporary file on each attempt, so an interrupted download would
-    start again from zero. This downloader keeps the bytes in ``part`` across attempts and runs,
-    asks the server for the rest (``Range: bytes=N-``), starts over when the server ignores the
-    range (200 instead of 206), and hands the complete file to pooch, which checks its sha256.
-    """
-
-    def __init__(self, part: Path, size: Optional[int] = None, progress: Optional[bool] = None,
-                 timeout: float = 30.0, chunk_size: int = CHUNK_SIZE):
-        self.part, self.size = Path(part), size
-        self.progress, self.timeout, self.chunk_size = progress, timeout, chunk_size
-
-    def __call__(self, url: str, output_file: Any, pooch: Any, check_only: bool = False) -> Any:
-        import requests
-        from tqdm.auto import tqdm
-
-        if check_only:
-            with requests.head(url, timeout=self.timeout, allow_redirects=True) as r:
-                return r.status_code == 200
-        offset = self.part.stat().st_size if self.part.exists() else 0
-        if self.size is not None and offset > self.size:
-            offset = 0
-        if self.size is None or offset < self.size:
-            headers = {"Accept-Encoding": "identity"}  # byte ranges of the stored file
-            if offset:
-                headers["Range"] = f"bytes={offset}-"
-            with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
-                r.raise_for_status()
-                if r.status_code != 206:
-                    offset = 0  # the server sent the whole file
-                elif _range_start(r.headers.get("Content-Range")) != offset:
-                    self.part.unlink(missing_ok=True)  # appending another range would corrupt it
-                    raise requests.exceptions.ConnectionError(
-                        f"{url}: asked for bytes {offset}- but got range "
-                        f"{r.headers.get('Content-Range')!r}; the next attempt starts from zero")
-                length = r.headers.get("Content-Length")
-                total = offset + int(length) if length is not None else self.size
-                with open(self.part, "ab" if offset else "wb") as fh, \
-                        tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                             desc=self.part.name.removesuffix(".part"), leave=False,
-                             disable=tqdm_disable(self.progress)) as bar:
-                    # read1 returns what has arrived (up to a chunk), so an interrupted
-                    # transfer keeps every byte received so far
-                    while block := _read1(r, self.chunk_size):
-                        fh.write(block)
-                        bar.update(len(block))
-        got = self.part.stat().st_size
-        if self.size is not None and got != self.size:
-            raise requests.exceptions.ConnectionError(
-                f"{url}: received {got} of {self.size} bytes; the partial file is kept to resume")
-        os.replace(self.part, output_file)
-        return None
-
-
-def _range_start(content_range: Optional[str]) -> Optional[int]:
-    """The first byte of a ``Content-Range: bytes START-END/SIZE`` header (None if malformed)."""
-    match = re.fullmatch(r"bytes\s+(\d+)-\d+/(\d+|\*)", (content_range or "").strip())
-    return int(match[1]) if match else None
-
-
-def _read1(response: Any, size: int) -> bytes:
-    import requests
-    import urllib3
-
-    raw = response.raw
-    # urllib3 >= 2 has read1 (what has arrived); 1.x only read(size), which loses the bytes of
-    # an interrupted chunk (at most ``size``), so a resume starts a little earlier
-    read = getattr(raw, "read1", None) or raw.read
-    try:
-        return read(size)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise requests.exceptions.ConnectionError(f"transfer interrupted ({exc})") from exc
 
 
 @dataclass
@@ -208,28 +124,19 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
 def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = 30.0,
                           retries: int = 0) -> tuple[MirrorManifest, str]:
     """The first readable ``{mirror}/{name}/mirror.json`` and the mirror that served it."""
-    import requests
 
-    errors: list[str] = []
-    for base in mirrors:
-        url = f"{base}/{name}/{MIRROR_MANIFEST}"
-        for attempt in range(retries + 1):
-            try:
-                with requests.get(url, timeout=timeout) as r:
-                    r.raise_for_status()
-                    mirror = parse_mirror_manifest(r.content, url)
-            except ManifestError as exc:
-                errors.append(f"  {url}: {_reason(exc)}")
-                break
-            except requests.RequestException as exc:
-                if _retry(exc, url, attempt, retries, errors):
-                    continue
-                break
-            if mirror.dataset != name:
-                errors.append(f"  {url}: describes {mirror.dataset!r}, not {name!r}")
-                break
-            return mirror, base
-    raise DownloadError(f"No mirror served {name}/{MIRROR_MANIFEST}:\n" + "\n".join(errors))
+    def parse(raw: bytes, url: str) -> MirrorManifest:
+        mirror = parse_mirror_manifest(raw, url)
+        if mirror.dataset != name:
+            raise ManifestError(f"describes {mirror.dataset!r}, not {name!r}")
+        return mirror
+
+    bases = {f"{base}/{name}/{MIRROR_MANIFEST}": base for base in mirrors}
+    try:
+        mirror, url = first_served(list(bases), parse, retries=retries, timeout=timeout)
+    except FetchFailed as exc:
+        raise DownloadError(f"No mirror served {name}/{MIRROR_MANIFEST}:\n{exc}") from None
+    return mirror, bases[url]
 
 
 def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
@@ -239,56 +146,19 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
     Connection problems keep the ``.part`` file for the next attempt or run; a sha256 mismatch
     deletes the shard cache of the dataset and raises CorruptShardError once no mirror is left.
     """
-    import pooch
-    import requests
-
-    errors, corrupt = [], []
-    for base in mirrors:
-        url = f"{base}/{name}/{shard.path}"
-        for attempt in range(retries + 1):
-            downloader = ResumableDownloader(cache / f"{shard.path}.part", shard.size, progress, timeout)
-            try:
-                return Path(pooch.retrieve(url, known_hash=f"sha256:{shard.sha256}", fname=shard.path,
-                                           path=cache, downloader=downloader))
-            except ValueError as exc:  # pooch: hash mismatch; the bad file is already gone
-                corrupt.append(f"  {url}: {exc}".replace("\n", " "))
-                break
-            except requests.RequestException as exc:
-                if not _retry(exc, url, attempt, retries, errors):
-                    break
-    if corrupt:
-        shutil.rmtree(cache, ignore_errors=True)
-        raise CorruptShardError(
-            f"Shard {shard.path} of {name} does not match its sha256 {shard.sha256}:\n"
-            + "\n".join(corrupt + errors) + f"\nNothing was kept in {cache}; the mirror is damaged "
-            "or was rebuilt: try another --mirror or tell its maintainer.")
-    raise DownloadError(f"Could not download shard {shard.path} of {name} from any mirror:\n"
-                        + "\n".join(errors) + "\nRun the same command again to resume.")
-
-
-def _retry(exc: Exception, url: str, attempt: int, retries: int, errors: list[str]) -> bool:
-    """Log a failed request; True (after a back-off) when another attempt is worth making."""
-    import requests
-
-    if isinstance(exc, requests.HTTPError) and not _transient(exc):
-        errors.append(f"  {url}: {_reason(exc)}")
-        return False  # 404 and friends do not heal by retrying
-    errors.append(f"  {url} (attempt {attempt + 1}): {_reason(exc)}")
-    if attempt < retries:
-        time.sleep(min(0.2 * 2 ** attempt, 5.0))
-        return True
-    return False
-
-
-def _transient(exc: Exception) -> bool:
-    """True for HTTP answers that may heal on a retry: 408, 429 and server errors (5xx)."""
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    return status is not None and (status in (408, 429) or status >= 500)
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    return text if len(text) < 300 else text[:300] + "..."
+    try:
+        return fetch_verified([f"{base}/{name}/{shard.path}" for base in mirrors], shard.path,
+                              shard.sha256, cache, size=shard.size, progress=progress,
+                              retries=retries, timeout=timeout)
+    except FetchFailed as exc:
+        if exc.corrupt:
+            shutil.rmtree(cache, ignore_errors=True)
+            raise CorruptShardError(
+                f"Shard {shard.path} of {name} does not match its sha256 {shard.sha256}:\n{exc}"
+                f"\nNothing was kept in {cache}; the mirror is damaged or was rebuilt: try another "
+                "--mirror or tell its maintainer.") from None
+        raise DownloadError(f"Could not download shard {shard.path} of {name} from any mirror:\n"
+                            f"{exc}\nRun the same command again to resume.") from None
 
 
 def _in_place(target: Path, shard: Shard) -> bool:

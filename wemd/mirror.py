@@ -7,14 +7,12 @@ and the shards it lists. Shards are grouped by split where the layout keeps spli
 files (split folders, ``{split}.npy``, CIFs by journal), so one split can be downloaded alone;
 layouts partitioned by position (one shared array, a flat folder) go into group ``all``.
 The files keep their paths, so a downloaded copy has the same item ids and fingerprints.
+``wemd.range_server`` serves such a folder locally (``wemd mirror serve``).
 """
 
 from __future__ import annotations
 
-import http.server
 import json
-import os
-import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any, Iterable, Optional
 from wemd import catalog
 from wemd.files import atomic_path, sha256_file, write_json
 from wemd.errors import ManifestError, WEMDError
+from wemd.fetch import tqdm_disable
 from wemd.home import PathLike
 from wemd.loaders.sources import ArraySource, FileSource
 from wemd.manifest import MANIFEST_NAME
@@ -181,11 +180,6 @@ def build_mirror(name: str, outdir: PathLike, root: Optional[PathLike] = None,
     return write_json(out / MIRROR_MANIFEST, mirror.to_json())
 
 
-def tqdm_disable(progress: Optional[bool]) -> Optional[bool]:
-    """tqdm's ``disable`` for a progress flag: None shows a bar only when stderr is a terminal."""
-    return None if progress is None else not progress
-
-
 def _group_order(group: str) -> tuple[int, str]:
     order = (COMMON, WHOLE) + catalog.SPLIT_ORDER
     return (order.index(group) if group in order else len(order), group)
@@ -245,60 +239,3 @@ def extract_shard(archive: Path, dest: Path) -> list[str]:
 def _tar_filter() -> dict[str, Any]:
     """Python's 'data' extraction filter where available (3.10.12+, 3.11.4+)."""
     return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-
-
-class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files with single byte-range support (HTTP 206), which resumed downloads need.
-
-    ``http.server``'s own handler ignores ``Range``; this one honours ``bytes=N-`` and
-    ``bytes=N-M`` and answers 416 past the end, so ``wemd mirror serve`` is a usable mirror.
-    """
-
-    _range_left: Optional[int] = None
-
-    def send_head(self):  # type: ignore[override]
-        self._range_left = None
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", (self.headers.get("Range") or "").strip())
-        path = self.translate_path(self.path)
-        if match is None or not os.path.isfile(path):
-            return super().send_head()
-        fh = open(path, "rb")
-        size = os.fstat(fh.fileno()).st_size
-        start = int(match[1])
-        end = min(int(match[2]) if match[2] else size - 1, size - 1)
-        if start >= size or end < start:
-            fh.close()
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{size}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(path))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.end_headers()
-        fh.seek(start)
-        self._range_left = end - start + 1
-        return fh
-
-    def copyfile(self, source, outputfile) -> None:  # type: ignore[override]
-        if self._range_left is None:
-            return super().copyfile(source, outputfile)
-        left = self._range_left
-        while left > 0 and (block := source.read(min(1 << 20, left))):
-            outputfile.write(block)
-            left -= len(block)
-        return None
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per shard is noise
-        pass
-
-
-def serve(directory: PathLike, host: str = "127.0.0.1", port: int = 0,
-          handler: type = RangeRequestHandler) -> http.server.ThreadingHTTPServer:
-    """An HTTP server for a mirror folder (port 0: a free port); call ``serve_forever`` on it."""
-    import functools
-
-    return http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(directory)))
