@@ -7,8 +7,9 @@ import pytest
 
 from tests.fakedata import make_dataset
 from wemd import catalog
-from wemd.embed import (PAPER_SCHEDULE, EmbeddingError, VAEConfig, as_images, demon_beta1, embed,
-                        learning_rate, load_embedding, load_images, minmax, save_embedding)
+from wemd.viz.embed import (EmbeddingError, as_images, embed, load_embedding, load_images, minmax,
+                            save_embedding)
+from wemd.viz.vae import PAPER_SCHEDULE, VAEConfig, demon_beta1, learning_rate
 
 CLASSES = ("lattice", "fringes", "particle")
 
@@ -91,7 +92,7 @@ def test_pca_embeds_new_images_like_the_fitted_ones(home):
     again, _ = emb.encoder.encode(images[:3])
     assert np.allclose(again, emb.means[:3], atol=1e-4)
     # the classes are separable in the first components: nearest neighbours share the class
-    from wemd.tsne import knn_label_agreement
+    from wemd.viz.tsne import knn_label_agreement
 
     assert knn_label_agreement(emb.means, np.arange(60) % 3, k=5) > 0.9
     back = load_embedding(save_embedding(emb, home / "pca"))

@@ -12,7 +12,7 @@ import pytest
 
 import wemd
 from tests.test_embed import structured_dataset
-from wemd.explorer import build_explorer
+from wemd.viz.explorer import build_explorer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -10,8 +10,8 @@ import pytest
 import wemd
 from tests.test_embed import one_torch_thread, structured_dataset  # noqa: F401  (autouse fixture)
 from wemd import catalog
-from wemd.embed import load_images
-from wemd.maps import MAP_DATASETS, grid_cells, make_map, render_map, thumbnail
+from wemd.viz.embed import load_images
+from wemd.viz.maps import MAP_DATASETS, grid_cells, make_map, render_map, thumbnail
 
 
 def test_every_96x96_dataset_is_mappable():

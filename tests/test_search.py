@@ -8,8 +8,8 @@ import tifffile
 
 import wemd
 from tests.test_embed import one_torch_thread, structured_dataset  # noqa: F401  (autouse fixture)
-from wemd.embed import VAEConfig
-from wemd.search import INDEX_DIR, SearchError, build_index, search, to_dataset_form
+from wemd.viz.search import INDEX_DIR, SearchError, build_index, search, to_dataset_form
+from wemd.viz.vae import VAEConfig
 
 COUNTS = {"train": 45, "val": 9, "test": 9}
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.test_embed import class_image
-from wemd.tsne import (MapError, default_perplexity, gradient_method, knn_label_agreement,
-                       knn_preservation, map_quality, sigma_aware_affinities,
-                       sigma_aware_sq_distances, tsne_map)
+from wemd.viz.tsne import (MapError, default_perplexity, gradient_method, knn_label_agreement,
+                           knn_preservation, map_quality, sigma_aware_affinities,
+                           sigma_aware_sq_distances, tsne_map)
 
 
 def test_default_perplexity_is_sqrt_n_capped_by_the_neighbours_available():
@@ -59,7 +59,7 @@ def test_maps_separate_classes_and_sigma_aware_runs_through_opentsne():
     rng = np.random.default_rng(2)
     labels = np.arange(90) % 3
     images = np.stack([class_image(int(c), rng) for c in labels])
-    from wemd.embed import embed, minmax
+    from wemd.viz.embed import embed, minmax
 
     pca = embed(images, "pca")
     m = tsne_map(pca.means, n_iter=250)

@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _vae_config(args: argparse.Namespace):
     from dataclasses import replace
 
-    from wemd.embed import PAPER_SCHEDULE, VAEConfig
+    from wemd.viz.vae import PAPER_SCHEDULE, VAEConfig
 
     cfg = PAPER_SCHEDULE if args.paper_schedule else VAEConfig()
     if args.iterations is not None:
@@ -72,7 +72,7 @@ def _vae_config(args: argparse.Namespace):
 
 
 def _map_kwargs(args: argparse.Namespace) -> dict:
-    from wemd.tsne import PAPER_ITERATIONS
+    from wemd.viz.tsne import PAPER_ITERATIONS
 
     n_iter = args.tsne_iterations or (PAPER_ITERATIONS if args.paper_schedule else 750)
     return dict(sigma_aware=args.sigma_aware, view=args.view, limit=args.limit,
@@ -88,7 +88,7 @@ def _load(args: argparse.Namespace, name: str):
 def _map(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wemd.maps import make_map
+    from wemd.viz.maps import make_map
 
     dmap = make_map(_load(args, args.name), Path(args.out), args.embedding, **_map_kwargs(args))
     q = dmap.quality
@@ -102,8 +102,8 @@ def _map(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace, dmap) -> None:
     """Score all three maps of the items just mapped (against min-max scaled pixels)."""
-    from wemd.embed import load_images
-    from wemd.tsne import compare
+    from wemd.viz.embed import load_images
+    from wemd.viz.tsne import compare
 
     kw = _map_kwargs(args)
     images = load_images(_load(args, args.name), args.view, dmap.positions, progress=False)
@@ -117,7 +117,7 @@ def _compare(args: argparse.Namespace, dmap) -> None:
 def _explore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from wemd.explorer import build_explorer
+    from wemd.viz.explorer import build_explorer
 
     page = build_explorer(_load(args, args.name), Path(args.out), args.embedding,
                           **_map_kwargs(args))
@@ -126,7 +126,7 @@ def _explore(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from wemd.search import search
+    from wemd.viz.search import search
 
     hits = search(args.image, args.dataset, args.k, split=args.split, method=args.embedding,
                   view=args.view, root=args.root, source=args.source, out=args.out,

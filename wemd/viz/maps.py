@@ -15,10 +15,13 @@ import numpy as np
 
 from wemd import catalog
 from wemd.files import atomic_path, write_json
-from wemd.embed import SIZE, VAEConfig, embed, load_images, minmax
-from wemd.tsne import map_quality, tsne_map
+from wemd.viz.embed import SIZE, embed, load_images, minmax
+from wemd.viz.tsne import map_quality, tsne_map
+from wemd.viz.vae import VAEConfig
 
-#: Every dataset a map, the explorer and search accept: the 96x96 variants.
+#: The catalog's 96x96 variants (STEM, STEM crops, TEM, wavefunctions), derived from the catalog.
+#: A listing, not a gate: nothing checks names against it. Maps, the explorer and search accept any
+#: dataset whose items are 96x96 (load_images checks the item shape): in the catalog, exactly these.
 MAP_DATASETS = tuple(name for name, s in catalog.CATALOG.items()
                      if s.item_shape is not None and tuple(s.item_shape[:2]) == (SIZE, SIZE))
 

@@ -185,7 +185,7 @@ def compare(images: np.ndarray, labels: Optional[np.ndarray] = None, *, vae=None
     Scores are taken against the min-max scaled pixels (what both embeddings see), plus label
     agreement of map neighbours when ``labels`` are given. ``vae`` is a ``VAEConfig``.
     """
-    from wemd.embed import embed, minmax
+    from wemd.viz.embed import embed, minmax
 
     reference = minmax(images)
     pca = embed(images, "pca", seed=seed)

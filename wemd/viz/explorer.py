@@ -16,8 +16,9 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd.files import atomic_path, write_text
-from wemd.embed import VAEConfig, minmax
-from wemd.maps import DatasetMap, compute_map
+from wemd.viz.embed import minmax
+from wemd.viz.maps import DatasetMap, compute_map
+from wemd.viz.vae import VAEConfig
 
 THUMBS = "thumbs"
 
