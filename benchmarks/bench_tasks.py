@@ -73,7 +73,7 @@ def main() -> None:
 
     from wemd.baselines.classical import methods
     from wemd.leaderboard import references
-    from wemd.leaderboard.runner import evaluate_method
+    from wemd.baselines.run import evaluate_method
     from wemd.leaderboard.tasks import get_task
 
     root = None

@@ -7,7 +7,8 @@ import pytest
 
 from tests.test_leaderboard_data import make_structured, structured
 from wemd.baselines import classical, completion, denoise, supersample
-from wemd.leaderboard import evaluate_method, get_task, run_baseline, scans
+from wemd.baselines import evaluate_method, run_baseline
+from wemd.leaderboard import get_task, scans
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,8 @@
-"""Run a classical baseline on a task: stream instances -> predictions -> scores -> record."""
+"""Run a classical baseline on a task: stream instances -> predictions -> scores -> record.
+
+Baselines are scored by the leaderboard's evaluator, so this module (like ``training``) depends
+on ``wemd.leaderboard``; nothing in ``wemd.leaderboard`` imports ``wemd.baselines``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from wemd.baselines.classical import get_method
 from wemd.leaderboard.evaluator import EvalResult, Scorer
 from wemd.leaderboard.records import make_record
 from wemd.leaderboard.tasks import Task, get_task
@@ -19,8 +24,6 @@ def evaluate_method(task: Union[str, Task], method: str, *, source: str = "local
     ``fit=True`` shrinks the crop to the data when its items are too small (``Task.fit_to``).
     """
     from tqdm.auto import tqdm
-
-    from wemd.baselines.classical import get_method
 
     task = get_task(task, **overrides)
     m = get_method(task.family, method)
@@ -41,8 +44,6 @@ def run_baseline(task: Union[str, Task], method: str, *, source: str = "local", 
                  n: Optional[int] = None, seed: int = 0, ds: Any = None, progress: bool = True,
                  fit: bool = False, **overrides: Any) -> dict[str, Any]:
     """Run a classical baseline and return its result record (ready for ``Board.submit``)."""
-    from wemd.baselines.classical import get_method
-
     task = get_task(task, **overrides)
     m = get_method(task.family, method)
     result = evaluate_method(task, method, source=source, root=root, n=n, seed=seed, ds=ds,
