@@ -21,7 +21,7 @@ from typing import Any, Optional, Protocol as TypingProtocol
 
 import numpy as np
 
-from wemd.errors import WEMDError, require
+from wemd.errors import WEMDError, close_matches, did_you_mean, require
 from wemd.simulation.cif import Crystal
 from wemd.simulation.geometry import build_specimen, pixel_size
 from wemd.simulation.multislice import Atoms, Grid, multislice
@@ -267,15 +267,14 @@ class CltemBackend:
                       "cltem_settings": used}
 
 
-BACKENDS = ("numpy", "abtem", "cltem")
+#: Backend name -> class. Add a backend: implement the Backend protocol above and register it here.
+BACKENDS: dict[str, Callable[..., Backend]] = {"numpy": NumpyBackend, "abtem": AbtemBackend,
+                                      "cltem": CltemBackend}
 
 
 def make_backend(name: str, **options: Any) -> Backend:
     """A backend by name; options go to its constructor (e.g. ``workers``, ``executable``)."""
-    if name == "numpy":
-        return NumpyBackend(**options)
-    if name == "abtem":
-        return AbtemBackend(**options)
-    if name == "cltem":
-        return CltemBackend(**options)
-    raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}"
+                           f"{did_you_mean(close_matches(name, BACKENDS))}")
+    return BACKENDS[name](**options)

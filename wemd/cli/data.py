@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from wemd.cli._args import add_root
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="every dataset with a one-line description")
@@ -18,13 +20,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check a dataset on disk: counts, files, shapes, hashes")
     p.add_argument("name")
     p.add_argument("--split", default=None)
-    p.add_argument("--root", default=None, help="data home or dataset folder (default: WEMD_HOME)")
+    add_root(p)
     p.add_argument("--no-hashes", action="store_true", help="skip sha256 checks")
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("path", help="where a dataset is expected on disk")
     p.add_argument("name")
-    p.add_argument("--root", default=None)
+    add_root(p)
     p.set_defaults(func=_path)
 
     p = sub.add_parser("cards", help="write the data cards generated from the catalog")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
+
+from wemd.cli._args import key_values
 
 VARIANT_HELP = ("wavefunctions, wavefunctions_restricted, wavefunctions_single, wavefunctions_n1, "
                 "..._unseen, wavefunctions_96x96[_restricted|_single]")
@@ -48,17 +49,9 @@ def _cifs_argument(value: str):
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from wemd.errors import WEMDError
     from wemd.simulation.runner import simulate_dataset
 
-    overrides = {}
-    for item in args.override:
-        field, _, raw = item.partition("=")
-        try:
-            overrides[field.strip()] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise WEMDError(f"--override {item!r}: the value must be JSON, e.g. depth_nm=[5,10]"
-                            ) from exc
+    overrides = key_values(args.override, "--override", "depth_nm=[5,10]", json_only=True)
     options = {}
     if args.backend == "cltem":
         options = {"executable": args.cltem, "device": args.cltem_device,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+from wemd.cli._args import add_data_options, add_root, key_values
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="local", help="data source: local (default), synthetic, hf")
-    p.add_argument("--root", default=None, help="data home or dataset folder (default: WEMD_HOME)")
+    add_data_options(p)
     p.add_argument("--n", type=int, default=None, help="number of instances (default: the paper's)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a protocol parameter (non-standard, e.g. crop=64); repeatable")
@@ -71,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     lsub = lb.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
     p = lsub.add_parser("submit", help="validate a result record and add it to the board")
     p.add_argument("records", nargs="+")
-    p.add_argument("--root", default=None, help="data home for the fingerprint check")
+    add_root(p, "data home for the fingerprint check")
     _board_arg(p)
     p.set_defaults(func=_submit)
     p = lsub.add_parser("show", help="terminal table of one task (or all tasks with entries)")
@@ -86,17 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_schema)
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"wemd: error: --param expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+def _overrides(args: argparse.Namespace) -> dict:
+    return key_values(args.param, "--param", "crop=64")
 
 
 def _tasks(args: argparse.Namespace) -> int:
@@ -164,7 +155,8 @@ def _baseline_list(args: argparse.Namespace) -> int:
 
 def _baseline_run(args: argparse.Namespace) -> int:
     from wemd.files import write_json
-    from wemd.leaderboard import Board, run_baseline
+    from wemd.baselines import run_baseline
+    from wemd.leaderboard import Board
 
     rec = run_baseline(args.name, args.method, source=args.source, root=args.root, n=args.n,
                        seed=args.seed, progress=not args.quiet, fit=args.fit, **_overrides(args))

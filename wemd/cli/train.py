@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+from wemd.cli._args import add_data_options, key_values
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a task protocol parameter (non-standard, flagged), e.g. crop=96")
     p.add_argument("--n", type=int, default=None, help="number of test instances (default: the task's)")
-    p.add_argument("--source", default="local", help="data source: local, synthetic, hf")
-    p.add_argument("--root", default=None, help="data home or dataset folder")
+    add_data_options(p)
     p.add_argument("--out", default=None, help="output folder (default: wemd-runs/TASK-MODEL)")
     p.add_argument("--keep-predictions", action="store_true",
                    help="also store each seed's predictions (.npy) for `wemd evaluate`")
@@ -71,8 +71,7 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     from_defaults = "(default: %(default)s)"
     p.add_argument("--out", default="alrc.md", help=f"Markdown report; .png/.json beside it {from_defaults}")
     p.add_argument("--dataset", default="stem_96x96")
-    p.add_argument("--source", default="auto", help="auto (local data, else synthetic), local, synthetic")
-    p.add_argument("--root", default=None)
+    add_data_options(p, ("auto", "local", "synthetic"), "auto", "; auto: local data, else synthetic")
     p.add_argument("--losses", nargs="+", default=["squared", "quartic"], choices=["squared", "quartic"])
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
     p.add_argument("--thresholds", nargs="+", default=["2", "3", "4", "none"],
@@ -82,18 +81,6 @@ def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tail", type=int, default=None, help="final training losses averaged per run")
     _device_args(p)
     p.set_defaults(func=_study, threads=1)
-
-
-def _param(text: str) -> tuple[str, Any]:
-    from wemd.errors import WEMDError
-
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise WEMDError(f"--param takes KEY=VALUE (e.g. crop=96), not {text!r}")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
 
 
 def _setup_torch(args: argparse.Namespace) -> None:
@@ -113,7 +100,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(task=args.task, model=args.model, seeds=tuple(args.seeds), steps=args.steps,
                       batch_size=args.batch_size, lr=args.lr, width=args.width,
                       train_crop=args.train_crop or None, alrc=not args.no_alrc,
-                      alrc_n=args.alrc_n, overrides=tuple(_param(t) for t in args.param),
+                      alrc_n=args.alrc_n, overrides=tuple(key_values(args.param, "--param", "crop=96").items()),
                       n=args.n, source=args.source, root=args.root)
     out = Path(args.out or f"wemd-runs/{cfg.task}-{cfg.model_name()}")
     record = train(cfg, out, device=args.device, progress=not args.quiet,

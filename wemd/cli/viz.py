@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from wemd.cli._args import add_data_options
+
 
 def _data_options(p: argparse.ArgumentParser, split: str) -> None:
     p.add_argument("--split", default=split, help=f"split to use, or 'all' (default: {split})")
-    p.add_argument("--source", default="local", choices=("local", "synthetic"),
-                   help="files in the data home, or the generated stand-in")
-    p.add_argument("--root", default=None, help="data home or dataset folder (default: WEMD_HOME)")
+    add_data_options(p, ("local", "synthetic"))
     p.add_argument("--view", default="amplitude", choices=("amplitude", "phase", "real", "imaginary"),
                    help="what a wavefunction shows (default: amplitude)")
 
