@@ -157,12 +157,12 @@ class Board:
             out += ["", f"== {title} ==", head]
             for r in rows[sec]:
                 name = r["method"]["name"] + ("" if r["data"]["standard"] else " †")
-                cells = "  ".join(f"{_cell(r['metrics'].get(m)):>20}" for m in task.metrics)
+                cells = "  ".join(f"{format_stat(r['metrics'].get(m)):>20}" for m in task.metrics)
                 out.append(f"{name:<34} {r['data']['n']:>6}  {cells}")
         if rows["reference"]:
             out += ["", f"== Papers ({refs.STATUS}) ==", head]
             for r in rows["reference"]:
-                cells = "  ".join(f"{_cell(r['metrics'].get(m)):>20}" for m in task.metrics)
+                cells = "  ".join(f"{format_stat(r['metrics'].get(m)):>20}" for m in task.metrics)
                 out.append(f"{r['method'][:34]:<34} {'':>6}  {cells}")
         if not any(rows[s] for s, _ in SECTIONS):
             out.append("(no entries yet)")
@@ -171,8 +171,9 @@ class Board:
         return "\n".join(out)
 
 
-def _cell(stats: Optional[dict[str, Any]]) -> str:
+def format_stat(stats: Optional[dict[str, Any]], pm: str = "+-") -> str:
+    """A metric summary as "mean +- std" (4 and 3 significant digits), "-" when it has none."""
     if not stats or stats.get("mean") is None:
         return "-"
     std = stats.get("std")
-    return f"{stats['mean']:.4g}" + (f" +- {std:.3g}" if std is not None else "")
+    return f"{stats['mean']:.4g}" + (f" {pm} {std:.3g}" if std is not None else "")

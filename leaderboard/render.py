@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 from wemd.files import atomic_path, write_text
 from wemd.leaderboard import references as refs
-from wemd.leaderboard.board import SECTIONS, Board
+from wemd.leaderboard.board import SECTIONS, Board, format_stat
 from wemd.leaderboard.instances import label_key
 from wemd.leaderboard.tasks import Task, tasks
 
@@ -44,10 +44,8 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
 
 def _stat(s: Optional[dict[str, Any]]) -> tuple[str, str]:
     """(display text, sort value) of a metric summary."""
-    if not s or s.get("mean") is None:
-        return "-", ""
-    std = s.get("std")
-    return f"{s['mean']:.4g}" + (f" ± {std:.3g}" if std is not None else ""), f"{s['mean']:.8g}"
+    text = format_stat(s, "±")
+    return text, "" if text == "-" else f"{s['mean']:.8g}"
 
 
 def _rows(task: Task, board: Board) -> list[tuple[str, list[list[tuple[str, str]]]]]:
