@@ -21,7 +21,7 @@ import numpy as np
 import tifffile
 
 import wemd
-from wemd.hf import export_hf
+from wemd.export.hf import export_hf
 from wemd.manifest import Manifest, write_manifest
 
 BATCH = 256

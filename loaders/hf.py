@@ -1,8 +1,8 @@
 """``wemd.load(name, split, source="hf", repo=...)``: a wemd export on the Hub or on disk.
 
 Importing this module registers the ``"hf"`` source. Items decode to exactly the native arrays
-(see ``wemd.hf`` for the encoding); item ids, content digests and provenance come from the
-export, so ``fingerprint()`` equals the native loader's for the same data.
+through the dataset's encoding (``wemd.export.encoding``); item ids, content digests and
+provenance come from the export, so ``fingerprint()`` equals the native loader's for the same data.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from wemd.api import dataset_from_index, register_source
 from wemd.catalog import DatasetSpec
 from wemd.dataset import WEMDDataset
 from wemd.errors import CorruptFileError, DataMissingError, WEMDError, require
-from wemd.hf import data_column, decode_item, encoding, export_info, row_meta
+from wemd.export.encoding import encoding_for
+from wemd.export.hf import export_info
 from wemd.home import PathLike
 from wemd.loaders.layouts import SplitIndex
 from wemd.loaders.sources import Source
@@ -29,8 +30,9 @@ class HFSource(Source):
 
     def __init__(self, spec: DatasetSpec, table: Any):
         self.spec, self.table = spec, table
-        self.col = data_column(spec)
-        self.arrays = encoding(spec) in ("array", "complex")
+        self.encoding = encoding_for(spec)
+        self.col = self.encoding.column
+        self.arrays = self.encoding.stored_shape is not None
         self.item_shape = tuple(spec.item_shape) if spec.item_shape else None
         self.dtype = None if spec.dtype == "str" else np.dtype(spec.dtype)
         self._columns: dict[str, list] = {}
@@ -54,7 +56,7 @@ class HFSource(Source):
         ``ds[i]`` as cheap as a memory-mapped .npy row.
         """
         if self._views is None:
-            shape = tuple(self.spec.item_shape) + ((2,) if encoding(self.spec) == "complex" else ())
+            shape = self.encoding.stored_shape
             views = []
             for chunk in self.table.data.column(self.col).chunks:
                 flat = chunk.storage
@@ -84,8 +86,8 @@ class HFSource(Source):
         if self.arrays:
             views = self._chunks()
             k = bisect.bisect_right(self._starts, i) - 1
-            return decode_item(self.spec, {self.col: np.array(views[k][i - self._starts[k]])})
-        return decode_item(self.spec, self.table[i])
+            return self.encoding.decode({self.col: np.array(views[k][i - self._starts[k]])})
+        return self.encoding.decode(self.table[i])
 
     def get_many(self, idx: np.ndarray) -> Any:
         if not self.arrays or not len(idx):
@@ -95,7 +97,7 @@ class HFSource(Source):
             rows = self._rows(int(idx[0]), int(idx[-1]) + 1)
         else:
             rows = np.stack([self._rows(int(i), int(i) + 1)[0] for i in idx])
-        return decode_item(self.spec, {self.col: rows})
+        return self.encoding.decode({self.col: rows})
 
     def item_id(self, i: int) -> str:
         return self._column("id")[i]
@@ -104,13 +106,8 @@ class HFSource(Source):
         return self._column("sha256")[i]
 
     def metadata(self, i: int) -> dict[str, Any]:
-        meta: dict[str, Any] = {"id": self.item_id(i)}
-        if "meta" in self.table.column_names:
-            meta.update(row_meta({"meta": self._column("meta")[i]}))
-        for key in ("cod_id", "journal", "url"):
-            if key in self.table.column_names:
-                meta[key] = self._column(key)[i]
-        return meta
+        row = {c: self._column(c)[i] for c in self.encoding.meta_columns}
+        return {"id": self.item_id(i), **self.encoding.metadata(row)}
 
     def files(self) -> list[Path]:
         return [Path(f["filename"]) for f in self.table.cache_files]

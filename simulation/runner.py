@@ -44,7 +44,7 @@ class SimulationRunError(WEMDError, RuntimeError):
 
 
 @dataclass(frozen=True)
-class Task:
+class WaveTask:
     """One exit wave to simulate."""
 
     split: str
@@ -60,12 +60,12 @@ class Task:
         return f"{self.name}-{self.draw}"
 
 
-def _staged(out: Path, task: Task) -> tuple[Path, Path]:
+def _staged(out: Path, task: WaveTask) -> tuple[Path, Path]:
     base = out / WORK / task.run_id / task.split
     return base / f"{task.key}.npy", base / f"{task.key}.json"
 
 
-def task_done(out: Path, task: Task) -> bool:
+def task_done(out: Path, task: WaveTask) -> bool:
     """True if the task's staged array exists, matches the hash in its metadata, and was made
     from the same CIF content."""
     array, meta = _staged(out, task)
@@ -79,7 +79,7 @@ def task_done(out: Path, task: Task) -> bool:
         return False
 
 
-def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool, backend: str,
+def run_task(task: WaveTask, out: str, variant: str, protocol: Protocol, small: bool, backend: str,
              backend_options: dict[str, Any], crystal: Optional[Crystal] = None) -> dict[str, Any]:
     """Simulate one task and stage its array and metadata; returns a status record."""
     from wemd import __version__
@@ -121,7 +121,7 @@ def run_task(task: Task, out: str, variant: str, protocol: Protocol, small: bool
         return _failure(task, exc)
 
 
-def _failure(task: Task, exc: BaseException) -> dict[str, Any]:
+def _failure(task: WaveTask, exc: BaseException) -> dict[str, Any]:
     """The failure-log record of a task that raised ``exc``."""
     return {"key": task.key, "split": task.split, "ok": False, "cif": task.name,
             "draw": task.draw, "stage": "simulate", "reason": f"{type(exc).__name__}: {exc}"}
@@ -155,7 +155,7 @@ def run_id(variant: str, protocol: Protocol, backend: str, options: dict[str, An
 
 
 def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol: Protocol,
-               seed: int, draws_per_cif: Optional[int] = None, run: str = "") -> list[Task]:
+               seed: int, draws_per_cif: Optional[int] = None, run: str = "") -> list[WaveTask]:
     """Every task of a variant, in output order (split, CIF name, draw).
 
     Multi-material variants partition CIFs by journal (``crystal.split``); the ``unseen``
@@ -164,7 +164,7 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
     """
     spec = catalog_get(variant)
     draws = draws_per_cif or protocol.draws_per_cif
-    tasks: list[Task] = []
+    tasks: list[WaveTask] = []
     ordered = sorted(crystals, key=lambda pc: pc[1].name)
     if protocol.name == "single":
         total = sum(spec.splits.values())
@@ -175,7 +175,7 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
         for path, crystal in ordered:
             digest, start = sha256_file(path), 0
             for split, stop in bounds.items():
-                tasks += [Task(split, str(path), crystal.name, d, seed, run, digest)
+                tasks += [WaveTask(split, str(path), crystal.name, d, seed, run, digest)
                           for d in range(start, stop)]
                 start = stop
     else:
@@ -187,7 +187,7 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
                 split = crystal.split if crystal.split in spec.splits else None
             if split is not None:
                 digest = sha256_file(path)
-                tasks += [Task(split, str(path), crystal.name, d, seed, run, digest)
+                tasks += [WaveTask(split, str(path), crystal.name, d, seed, run, digest)
                           for d in range(draws)]
     return sorted(tasks, key=lambda t: split_rank(t.split))  # stable: keeps CIF and draw order
 
@@ -211,7 +211,7 @@ def load_crystals(paths: Sequence[Path], split_of: Callable[[Optional[str]], str
     return good, failures
 
 
-def _run_local(todo: list[Task], args: tuple, crystals: dict[str, Crystal], bar) -> list[dict]:
+def _run_local(todo: list[WaveTask], args: tuple, crystals: dict[str, Crystal], bar) -> list[dict]:
     results = []
     for task in todo:
         results.append(run_task(task, *args, crystal=crystals.get(task.name)))
@@ -232,7 +232,7 @@ def _default_workers(workers: Optional[int], scheduler: Optional[str]) -> int:
     return os.cpu_count() or 1
 
 
-def _run_dask(todo: list[Task], args: tuple, bar, workers: Optional[int],
+def _run_dask(todo: list[WaveTask], args: tuple, bar, workers: Optional[int],
               scheduler: Optional[str]) -> list[dict]:
     from wemd.errors import require
 
@@ -284,7 +284,7 @@ def _link(src: Path, dst: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
-def finalize(out: Path, variant: str, tasks: list[Task], small: bool) -> dict[str, int]:
+def finalize(out: Path, variant: str, tasks: list[WaveTask], small: bool) -> dict[str, int]:
     """Lay staged results out as the loader reads them; returns the count per split."""
     done = [t for t in tasks if task_done(out, t)]
     counts = {s: sum(t.split == s for t in done) for s in SPLIT_ORDER}

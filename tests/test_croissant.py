@@ -10,9 +10,9 @@ mlc = pytest.importorskip("mlcroissant")
 
 from wemd import catalog  # noqa: E402
 from wemd.cli import main  # noqa: E402
-from wemd.croissant import croissant  # noqa: E402
+from wemd.export.croissant import croissant  # noqa: E402
 from wemd.errors import WEMDError  # noqa: E402
-from wemd.hf import export_hf  # noqa: E402
+from wemd.export.hf import export_hf  # noqa: E402
 from wemd.files import sha256_file  # noqa: E402
 from wemd.mirror import build_mirror  # noqa: E402
 from tests.fakedata import make_dataset  # noqa: E402

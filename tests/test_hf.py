@@ -15,7 +15,9 @@ import wemd  # noqa: E402
 from wemd import catalog  # noqa: E402
 from wemd.cli import main  # noqa: E402
 from wemd.errors import WEMDError  # noqa: E402
-from wemd.hf import export_hf, features, publish, read_card  # noqa: E402
+from wemd.export.encoding import features  # noqa: E402
+from wemd.export.hf import export_hf, read_card  # noqa: E402
+from wemd.export.hub import publish  # noqa: E402
 from tests.fakedata import make_dataset  # noqa: E402
 
 ROUND_TRIP = ["tem_96x96", "wavefunctions_96x96", "wavefunctions", "stem_full", "stem_crops", "cifs",

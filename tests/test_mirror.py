@@ -11,7 +11,7 @@ import requests
 
 from wemd.cli import main
 from wemd.errors import ManifestError, WEMDError
-from wemd.hf import export_hf
+from wemd.export.hf import export_hf
 from wemd.files import sha256_file
 from wemd.mirror import build_mirror, extract_shard, parse_mirror_manifest
 from wemd.range_server import serve

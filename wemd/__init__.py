@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 
 def to_hf(name: str, split: "str | None" = None, root=None, source: str = "local", **kwargs):
-    """A ``datasets.DatasetDict`` of ``name`` with exact Features (needs ``wemd[hf]``; see wemd.hf)."""
-    from wemd.hf import to_hf as _to_hf
+    """A ``datasets.DatasetDict`` of ``name`` with exact Features (needs ``wemd[hf]``; see wemd.export)."""
+    from wemd.export.hf import to_hf as _to_hf
 
     return _to_hf(name, split, root=root, source=source, **kwargs)
 

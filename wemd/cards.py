@@ -16,8 +16,11 @@ from wemd.catalog import DatasetSpec
 
 _HF_SIZE = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
 _HF_SPLIT = {"train": "train", "val": "validation", "test": "test", "all": "train"}
-#: wemd split -> Hugging Face split name (used by the Hub export).
-HF_SPLIT = _HF_SPLIT
+
+
+def hf_split(split: str) -> str:
+    """The Hugging Face split name of a wemd split (val -> validation)."""
+    return _HF_SPLIT.get(split, split)
 
 
 def size_category(n: int) -> str:
@@ -33,7 +36,7 @@ def front_matter(spec: DatasetSpec) -> dict:
         "task_categories": ["image-to-image"],
         "tags": ["electron-microscopy", "wemd", spec.family],
         "configs": [{"config_name": spec.name,
-                     "data_files": [{"split": _HF_SPLIT[s], "path": f"{spec.name}/{_HF_SPLIT[s]}-*.parquet"}
+                     "data_files": [{"split": hf_split(s), "path": f"{spec.name}/{hf_split(s)}-*.parquet"}
                                     for s in spec.splits]}],
         "wemd": {"name": spec.name, "catalog_version": catalog.CATALOG_VERSION,
                  "splits": dict(spec.splits), "item_shape": list(spec.item_shape) if spec.item_shape else None,

@@ -23,7 +23,7 @@ MIRRORS_ENV = "WEMD_MIRRORS"
 
 
 @dataclass(frozen=True)
-class OfficialSource:
+class PublishedCopy:
     """Where the published copy of one dataset lives."""
 
     dataset: str
@@ -41,10 +41,10 @@ class OfficialSource:
         return f"https://doi.org/{self.doi}"
 
 
-def official_source(name: str) -> OfficialSource:
+def published_copy(name: str) -> PublishedCopy:
     """The official source of ``name`` (UnknownDatasetError for an unknown name)."""
     spec = catalog.get(name)
-    return OfficialSource(spec.name, catalog.LANDING_PAGE, catalog.DATA_DOI,
+    return PublishedCopy(spec.name, catalog.LANDING_PAGE, catalog.DATA_DOI,
                           dict(VERIFIED_FILES.get(spec.name, {})))
 
 
@@ -56,7 +56,7 @@ def default_mirrors() -> list[str]:
 def manual_instructions(name: str, root: Optional[PathLike] = None) -> str:
     """How to get ``name`` by hand from the official source and where to put it."""
     spec = catalog.get(name)
-    src = official_source(name)
+    src = published_copy(name)
     target = dataset_dir(name, root)
     layouts = ", ".join(spec.layouts)
     size = f" ({spec.approx_size})" if spec.approx_size else ""

@@ -2,5 +2,5 @@
 
 from wemd.viz.search import *  # noqa: F401,F403
 from wemd.viz.search import (INDEX_DIR, INDEX_VERSION, Hit, ImageLike, SearchError,  # noqa: F401
-                             SearchIndex, build_index, index_folder, read_image, search,
+                             SearchIndex, build_index, index_cache_dir, read_image, search,
                              to_dataset_form, write_results_png)

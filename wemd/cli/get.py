@@ -89,7 +89,7 @@ def _mirror_build(args: argparse.Namespace) -> int:
 
 
 def _mirror_serve(args: argparse.Namespace) -> int:
-    from wemd.mirror import serve
+    from wemd.range_server import serve
 
     server = serve(args.outdir, args.host, args.port)
     print(f"serving {args.outdir} at http://{args.host}:{server.server_address[1]} (Ctrl-C stops)",
@@ -102,7 +102,7 @@ def _mirror_serve(args: argparse.Namespace) -> int:
 
 
 def _export_hf(args: argparse.Namespace) -> int:
-    from wemd.hf import export_hf
+    from wemd.export.hf import export_hf
 
     card = export_hf(args.name, args.outdir, args.split, root=args.root, source=args.source,
                      shard_bytes=int(args.shard_size * (1 << 20)), progress=args.progress)
@@ -111,7 +111,7 @@ def _export_hf(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from wemd.hf import publish
+    from wemd.export.hub import publish
 
     plan = publish(args.name, args.repo, args.folder, private=args.private, dry_run=args.dry_run,
                    root=args.root, progress=args.progress)
@@ -124,7 +124,7 @@ def _publish(args: argparse.Namespace) -> int:
 def _croissant(args: argparse.Namespace) -> int:
     import json
 
-    from wemd.croissant import croissant
+    from wemd.export.croissant import croissant
 
     text = json.dumps(croissant(args.name, export=args.export, mirror=args.mirror,
                                 base_url=args.base_url), indent=2) + "\n"

@@ -30,7 +30,7 @@ from wemd.viz.embed import (SIZE, Embedding, as_images, embed, load_embedding, l
 from wemd.viz.vae import VAEConfig
 
 __all__ = ["INDEX_DIR", "INDEX_VERSION", "ImageLike", "Hit", "SearchError", "SearchIndex",
-           "build_index", "index_folder", "read_image", "search", "to_dataset_form",
+           "build_index", "index_cache_dir", "read_image", "search", "to_dataset_form",
            "write_results_png"]
 
 INDEX_DIR = ".wemd-index"
@@ -138,7 +138,7 @@ class SearchIndex:
         return idx, d[idx]
 
 
-def index_folder(dataset: Any, method: str, view: str, fingerprint: str,
+def index_cache_dir(dataset: Any, method: str, view: str, fingerprint: str,
                  vae: Optional[VAEConfig], root: Optional[PathLike]) -> Path:
     """Where the index of this split, embedding and content lives under the data home."""
     home = data_home(root)  # a dataset folder given as root keeps the hidden index inside it
@@ -155,7 +155,7 @@ def build_index(dataset: Any, method: str = "vae", *, view: str = "amplitude",
     if method == "vae":
         vae = vae or VAEConfig()
     fingerprint = dataset.fingerprint(progress=progress)
-    folder = index_folder(dataset, method, view, fingerprint, vae, root)
+    folder = index_cache_dir(dataset, method, view, fingerprint, vae, root)
     done = folder / "index.json"
     if done.is_file() and not rebuild:
         info = json.loads(done.read_text())

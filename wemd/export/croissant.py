@@ -14,9 +14,10 @@ from typing import Any, Optional
 
 from wemd import catalog
 from wemd.catalog import DatasetSpec
-from wemd.hf import data_column, encoding
-from wemd.home import PathLike
+from wemd.errors import WEMDError
+from wemd.export.encoding import COMMON_FIELDS, Field, encoding_for
 from wemd.files import sha256_file
+from wemd.home import PathLike
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
@@ -58,8 +59,6 @@ def croissant(name: str, export: Optional[PathLike] = None, mirror: Optional[Pat
 
         folder = Path(mirror) / name
         if not (folder / MIRROR_MANIFEST).is_file():
-            from wemd.errors import WEMDError
-
             raise WEMDError(f"{folder} has no {MIRROR_MANIFEST}; build it with `wemd mirror build "
                             f"{name} {mirror}`.")
         shards = [s["path"] for s in json.loads((folder / MIRROR_MANIFEST).read_text())["shards"]]
@@ -103,41 +102,19 @@ def _citation(spec: DatasetSpec) -> str:
     return f"{p['authors']}, \"{p['title']}\", {p['journal']} ({p['year']}){doi}. Data: doi:{catalog.DATA_DOI}"
 
 
-def _field(name: str, file_set: str, column: str, data_type: str, description: str,
-           shape: Optional[str] = None, **source: Any) -> dict[str, Any]:
-    field: dict[str, Any] = {"@type": "cr:Field", "@id": f"{name}/{column}", "name": column,
-                             "description": description, "dataType": data_type,
-                             "source": {"fileSet": {"@id": file_set}, **(source or {"extract": {"column": column}})}}
-    if shape is not None:
-        field.update({"cr:isArray": True, "cr:arrayShape": shape})
+def _field(name: str, file_set: str, f: Field, **source: Any) -> dict[str, Any]:
+    field: dict[str, Any] = {"@type": "cr:Field", "@id": f"{name}/{f.column}", "name": f.column,
+                             "description": f.description, "dataType": f.data_type,
+                             "source": {"fileSet": {"@id": file_set},
+                                        **(source or {"extract": {"column": f.column}})}}
+    if f.shape is not None:
+        field.update({"cr:isArray": True, "cr:arrayShape": ",".join(map(str, f.shape))})
     return field
 
 
 def _fields(spec: DatasetSpec, file_set: str) -> list[dict[str, Any]]:
-    n, col, kind = spec.name, data_column(spec), encoding(spec)
-    shape = ",".join(map(str, spec.item_shape or ()))
-    fields = [
-        _field(n, file_set, "split", "sc:Text", "train, validation or test (from the file name)",
-               extract={"fileProperty": "filename"},
-               transform={"regex": r"^(train|validation|test|unassigned)-\d+-of-\d+\.parquet$"}),
-        _field(n, file_set, "id", "sc:Text", "the item's id in the native layout (file or array row)"),
-        _field(n, file_set, "sha256", "sc:Text", "sha256 of the item's stored content (native digest)"),
-        _field(n, file_set, "provenance", "sc:Text", "real, subset, synthetic or simulated"),
-    ]
-    if kind == "array":
-        fields.append(_field(n, file_set, col, "cr:Float32", f"float32 array {spec.item_shape}", shape))
-    elif kind == "complex":
-        fields.append(_field(n, file_set, col, "cr:Float32", "complex64 exit wavefunction as float32 "
-                             "(..., 2): real, imaginary", shape + ",2"))
-        fields.append(_field(n, file_set, "meta", "sc:Text", "simulation record (JSON text)"))
-    elif kind == "raw":
-        # a binary column: sc:Text is the type readers hand over as bytes, unconverted
-        fields.append(_field(n, file_set, col, "sc:Text", "row-major little-endian float32 bytes "
-                             "of one image: numpy.frombuffer(value, '<f4').reshape(shape)"))
-        fields.append(_field(n, file_set, "shape", "cr:Int32", "(height, width)", "2"))
-    else:
-        fields.append(_field(n, file_set, col, "sc:Text", "the CIF file's text"))
-        fields += [_field(n, file_set, c, t, d) for c, t, d in (
-            ("cod_id", "sc:Text", "COD id"), ("journal", "sc:Text", "journal of publication"),
-            ("url", "sc:URL", "COD address of the CIF"))]
-    return fields
+    """The split (from the file name), the columns every row has, then the encoding's columns."""
+    split = Field("split", "sc:Text", "train, validation or test (from the file name)")
+    return ([_field(spec.name, file_set, split, extract={"fileProperty": "filename"},
+                    transform={"regex": r"^(train|validation|test|unassigned)-\d+-of-\d+\.parquet$"})]
+            + [_field(spec.name, file_set, f) for f in [*COMMON_FIELDS, *encoding_for(spec).fields()]])
