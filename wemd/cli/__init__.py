@@ -1,4 +1,10 @@
-"""The ``wemd`` command line. Each topic module registers its own sub-commands."""
+"""The ``wemd`` command line. Each topic module registers its own sub-commands.
+
+Add a command: write ``register(sub)`` (and the function it calls) in the topic module it
+belongs to, or in a new module listed in ``COMMANDS``; take ``--source``/``--root`` and
+``KEY=VALUE`` parsing from ``wemd.cli._args`` so every command spells them alike. Errors are
+raised as ``WEMDError`` and printed by ``main`` as one line naming the problem and the fix.
+"""
 
 from __future__ import annotations
 
