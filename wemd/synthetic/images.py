@@ -1,6 +1,10 @@
 """Simulated micrographs for the synthetic stand-in: STEM (HAADF / bright field), TEM phase
 contrast and focal series, from atomic models of real crystal structures.
 
+The structures are the P1 cells of :func:`wemd.simulation.cif.read_cif`
+(:class:`wemd.simulation.cif.Crystal`), wrapped in an :class:`ImagedStructure` that adds the
+label written into item metadata and the zone axes the structure is viewed along.
+
 Physics, kept honest but cheap:
 
 * Crystals are projected exactly along a zone axis: the atoms of one unit cell are projected
@@ -28,47 +32,46 @@ import scipy.fft as sfft
 from scipy import ndimage
 
 from wemd import curation
+from wemd.simulation.cif import Crystal
 
 
 @dataclass(frozen=True)
-class Crystal:
-    """A P1 unit cell for imaging: lattice vectors (rows, Angstrom), fractional sites, the atomic
-    numbers and occupancies of each site, and the zone axes it is shown along."""
+class ImagedStructure:
+    """A crystal as the micrographs show it: its P1 cell (``crystal``), the label recorded in
+    item metadata (``name``, the formula) and the zone axes it is viewed along."""
 
+    crystal: Crystal
     name: str
-    lattice: np.ndarray
-    frac: np.ndarray
-    candidates: tuple[tuple[int, ...], ...]
-    occupancies: tuple[tuple[float, ...], ...]
     zones: tuple[tuple[int, int, int], ...]
+
+    @classmethod
+    def from_cif(cls, crystal: Crystal) -> ImagedStructure:
+        """Zone axes [001], [011], [111] for cubic cells; [001], [100], [110] otherwise."""
+        cell = np.asarray(crystal.cell, float)
+        lengths = np.linalg.norm(cell, axis=1)
+        cubic = np.allclose(lengths, lengths[0], rtol=1e-3) and np.allclose(
+            cell @ cell.T, np.diag(lengths**2), atol=1e-3 * lengths[0] ** 2)
+        zones = ((0, 0, 1), (0, 1, 1), (1, 1, 1)) if cubic else ((0, 0, 1), (1, 0, 0), (1, 1, 0))
+        return cls(crystal, crystal.formula.replace(" ", "") or crystal.name, zones)
 
     def site_weights(self, power: float) -> np.ndarray:
         """Occupancy-weighted ``Z ** power`` of every site (mixed sites average)."""
         return np.array([sum(o * z**power for z, o in zip(zs, os_))
-                         for zs, os_ in zip(self.candidates, self.occupancies)])
+                         for zs, os_ in zip(self.crystal.candidates, self.crystal.occupancies)])
 
     @property
     def max_z(self) -> int:
-        return max(max(zs) for zs in self.candidates)
-
-
-def crystal_from_cif(cif: Any) -> Crystal:
-    """An imaging crystal from a :class:`wemd.simulation.cif.Crystal` (read with gemmi, P1).
-
-    Zone axes: [001], [011], [111] for cubic cells; [001], [100], [110] otherwise.
-    """
-    cell = np.asarray(cif.cell, float)
-    lengths = np.linalg.norm(cell, axis=1)
-    cubic = np.allclose(lengths, lengths[0], rtol=1e-3) and np.allclose(
-        cell @ cell.T, np.diag(lengths**2), atol=1e-3 * lengths[0] ** 2)
-    zones = ((0, 0, 1), (0, 1, 1), (1, 1, 1)) if cubic else ((0, 0, 1), (1, 0, 0), (1, 1, 0))
-    label = cif.formula.replace(" ", "") or cif.name
-    return Crystal(label, cell, np.asarray(cif.fractional, float), tuple(map(tuple, cif.candidates)),
-                   tuple(map(tuple, cif.occupancies)), zones)
+        return max(self.crystal.species)
 
 
 def zone_rotation(lattice: np.ndarray, zone: tuple[int, int, int]) -> np.ndarray:
-    """The minimal (Rodrigues) rotation taking the direction u a + v b + w c onto +z."""
+    """The minimal (Rodrigues) rotation taking the direction u a + v b + w c onto +z.
+
+    The same rotation as ``wemd.simulation.geometry.orientation(lattice, zone, (0, 0, 0))``,
+    written with the unnormalised axis ``d x z``: the two differ in rounding (up to 1.1e-16 on
+    [011] and [111]), and that changes the bytes of TEM and focal-series images. Keep this
+    formula while :data:`wemd.synthetic.builder.SYNTH_VERSION` stays; switch with a version bump.
+    """
     d = np.asarray(zone, float) @ lattice
     if not np.any(d):
         raise ValueError("zone axis [0 0 0] is undefined")
@@ -84,27 +87,28 @@ def zone_rotation(lattice: np.ndarray, zone: tuple[int, int, int]) -> np.ndarray
 def projected_cell(crystal: Crystal, zone: tuple[int, int, int]
                    ) -> tuple[np.ndarray, np.ndarray, float]:
     """(2-D lattice basis 2x2, projected sites Nx2, repeat distance |d_uvw|) along a zone axis."""
-    rot = zone_rotation(crystal.lattice, zone)
-    period = float(np.linalg.norm(np.asarray(zone, float) @ crystal.lattice))
-    area = abs(np.linalg.det(crystal.lattice)) / period
+    rot = zone_rotation(crystal.cell, zone)
+    period = float(np.linalg.norm(np.asarray(zone, float) @ crystal.cell))
+    area = abs(np.linalg.det(crystal.cell)) / period
     r = np.arange(-4, 5)
     ijk = np.stack(np.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
-    vecs = (ijk @ crystal.lattice @ rot.T)[:, :2]
+    vecs = (ijk @ crystal.cell @ rot.T)[:, :2]
     lengths = np.linalg.norm(vecs, axis=1)
     order = np.argsort(lengths, kind="stable")
     vecs, lengths = vecs[order], lengths[order]
     p1 = vecs[lengths > 1e-6][0]
     cross = np.abs(p1[0] * vecs[:, 1] - p1[1] * vecs[:, 0])
     p2 = vecs[np.isclose(cross, area, rtol=1e-6)][0]
-    sites = (crystal.frac @ crystal.lattice @ rot.T)[:, :2]
+    sites = (crystal.fractional @ crystal.cell @ rot.T)[:, :2]
     return np.stack([p1, p2]), sites, period
 
 
-def crystal_columns(crystal: Crystal, zone: tuple[int, int, int], extent: tuple[float, float],
-                    angle: float, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def crystal_columns(structure: ImagedStructure, zone: tuple[int, int, int],
+                    extent: tuple[float, float], angle: float,
+                    origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Atom-column positions (Angstrom, Nx2) covering ``extent`` (h, w), the site index of each
     column in the unit cell, and the repeat distance |d_uvw| along the beam."""
-    basis, sites, period = projected_cell(crystal, zone)
+    basis, sites, period = projected_cell(structure.crystal, zone)
     c, s = np.cos(angle), np.sin(angle)
     rot2 = np.array([[c, -s], [s, c]])
     basis, sites = basis @ rot2.T, sites @ rot2.T
@@ -187,7 +191,7 @@ STEM_SPECIAL = ("incomplete", "blank", "noise_only")
 class StemStyle:
     """A contributor's habits: sample, detector, image sizes, dose and scan speed."""
 
-    crystals: tuple[Crystal, ...]
+    crystals: tuple[ImagedStructure, ...]
     bright_field: float
     sizes: tuple[tuple[int, int], ...]
     dose: float
@@ -195,7 +199,7 @@ class StemStyle:
     offset: float
 
 
-def stem_style(rng: np.random.Generator, crystals: Sequence[Crystal]) -> StemStyle:
+def stem_style(rng: np.random.Generator, crystals: Sequence[ImagedStructure]) -> StemStyle:
     """A contributor studying one or two of ``crystals``."""
     pick = rng.choice(len(crystals), size=min(len(crystals), int(rng.integers(1, 3))), replace=False)
     chosen = tuple(crystals[int(i)] for i in pick)
@@ -379,7 +383,7 @@ def random_optics(rng: np.random.Generator, pixel: float, high_resolution: bool)
 
 
 def exit_wave(rng: np.random.Generator, shape: tuple[int, int], pixel: float,
-              crystals: Sequence[Crystal]) -> tuple[np.ndarray, dict[str, Any]]:
+              crystals: Sequence[ImagedStructure]) -> tuple[np.ndarray, dict[str, Any]]:
     """A phase-object exit wave: crystal columns and amorphous carbon (HRTEM), or particles with
     mass-thickness absorption on a carbon film (low magnification)."""
     crystal = crystals[int(rng.integers(len(crystals)))]
@@ -411,7 +415,7 @@ def exit_wave(rng: np.random.Generator, shape: tuple[int, int], pixel: float,
     return wave, meta
 
 
-def tem_raw(rng: np.random.Generator, crystals: Sequence[Crystal], shape: tuple[int, int],
+def tem_raw(rng: np.random.Generator, crystals: Sequence[ImagedStructure], shape: tuple[int, int],
             dose: float) -> tuple[np.ndarray, dict[str, Any]]:
     """An uncurated TEM image in electron counts: exit wave -> CTF -> Poisson at ``dose``."""
     high_res = rng.random() < 0.6
@@ -427,12 +431,12 @@ def tem_raw(rng: np.random.Generator, crystals: Sequence[Crystal], shape: tuple[
     return counts, meta
 
 
-def focal_series(rng: np.random.Generator, crystals: Sequence[Crystal], n: int = 14,
+def focal_series(rng: np.random.Generator, crystals: Sequence[ImagedStructure], n: int = 14,
                  size: int = 512, oversample: int = 2) -> tuple[np.ndarray, dict[str, Any]]:
     """``n`` images of one exit wave at quadratically increasing defocus, area-downsampled."""
     shape = (size * oversample, size * oversample)
     pixel = float(rng.uniform(0.1, 0.3))
-    wave, meta = exit_wave(rng, shape, pixel * 1.0, crystals)
+    wave, meta = exit_wave(rng, shape, pixel, crystals)
     optics = random_optics(rng, pixel, True)
     start, step = float(rng.uniform(-200, 0)), float(rng.uniform(1.0, 4.0))
     dose = float(rng.uniform(500, 3000))
