@@ -33,6 +33,7 @@ from scipy import ndimage
 
 from wemd import curation
 from wemd.simulation.cif import Crystal
+from wemd.simulation.geometry import orientation
 
 
 @dataclass(frozen=True)
@@ -64,30 +65,10 @@ class ImagedStructure:
         return max(self.crystal.species)
 
 
-def zone_rotation(lattice: np.ndarray, zone: tuple[int, int, int]) -> np.ndarray:
-    """The minimal (Rodrigues) rotation taking the direction u a + v b + w c onto +z.
-
-    The same rotation as ``wemd.simulation.geometry.orientation(lattice, zone, (0, 0, 0))``,
-    written with the unnormalised axis ``d x z``: the two differ in rounding (up to 1.1e-16 on
-    [011] and [111]), and that changes the bytes of TEM and focal-series images. Keep this
-    formula while :data:`wemd.synthetic.builder.SYNTH_VERSION` stays; switch with a version bump.
-    """
-    d = np.asarray(zone, float) @ lattice
-    if not np.any(d):
-        raise ValueError("zone axis [0 0 0] is undefined")
-    d = d / np.linalg.norm(d)
-    z = np.array([0.0, 0.0, 1.0])
-    v, c = np.cross(d, z), float(d @ z)
-    if np.linalg.norm(v) < 1e-12:
-        return np.eye(3) if c > 0 else np.diag([1.0, -1.0, -1.0])
-    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-    return np.eye(3) + vx + vx @ vx / (1 + c)
-
-
 def projected_cell(crystal: Crystal, zone: tuple[int, int, int]
                    ) -> tuple[np.ndarray, np.ndarray, float]:
     """(2-D lattice basis 2x2, projected sites Nx2, repeat distance |d_uvw|) along a zone axis."""
-    rot = zone_rotation(crystal.cell, zone)
+    rot = orientation(crystal.cell, zone, (0, 0, 0))
     period = float(np.linalg.norm(np.asarray(zone, float) @ crystal.cell))
     area = abs(np.linalg.det(crystal.cell)) / period
     r = np.arange(-4, 5)
