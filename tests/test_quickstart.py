@@ -6,7 +6,8 @@ import pytest
 
 from wemd import catalog
 from wemd.cli import main
-from wemd.quickstart import dataset_summary, example_figure, quickstart
+from wemd.quickstart import dataset_summary, quickstart
+from wemd.viz.examples import example_figure
 from wemd.synthetic import synthetic_root
 from tests.synthetic_fixtures import SCALE, SEED, tiny_root  # noqa: F401
 

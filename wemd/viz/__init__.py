@@ -15,6 +15,7 @@ Modules, each with one job, lowest first:
 - :mod:`~wemd.viz.explorer`: a static HTML page over a map (uses ``maps``).
 - :mod:`~wemd.viz.search`: nearest neighbours of a query in a cached embedding index (uses
   ``embed``; ``wemd.search`` is its old import path and still works).
+- :mod:`~wemd.viz.examples`: the quickstart's figure, one example panel per dataset.
 
 Adding an embedding method: write an encoder with ``method``, ``encode(images) -> (means,
 sigmas or None)``, ``save(folder)`` and a ``load(folder)`` classmethod, plus a fit function that
