@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from wemd.cli._args import add_data_options, add_root
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("download", help="download a dataset from wemd mirrors, verified and resumable")
@@ -12,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default=None, help="one split only (default: all)")
     p.add_argument("--mirror", action="append", default=None, metavar="URL",
                    help="mirror base URL, tried in the order given (default: $WEMD_MIRRORS)")
-    p.add_argument("--root", default=None, help="data home (default: WEMD_HOME)")
+    add_root(p, "data home (default: WEMD_HOME)")
     p.add_argument("--retries", type=int, default=2, help="retries per shard and mirror")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds without data before giving up")
     _progress_flags(p)
@@ -23,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = msub.add_parser("build", help="pack a local dataset into OUTDIR/NAME/ shards + mirror.json")
     b.add_argument("name")
     b.add_argument("outdir")
-    b.add_argument("--root", default=None, help="data home or dataset folder (default: WEMD_HOME)")
+    add_root(b)
     b.add_argument("--shard-size", type=float, default=1024, help="MiB per shard (default 1024)")
     _progress_flags(b)
     b.set_defaults(func=_mirror_build)
@@ -37,8 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("outdir")
     p.add_argument("--split", default=None, help="one split only (default: every split on disk)")
-    p.add_argument("--root", default=None, help="data home or dataset folder (default: WEMD_HOME)")
-    p.add_argument("--source", default="local", help="'local' or 'synthetic'")
+    add_data_options(p, ("local", "synthetic"))
     p.add_argument("--shard-size", type=float, default=512, help="MiB per Parquet shard")
     _progress_flags(p)
     p.set_defaults(func=_export_hf)
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repo", required=True, help="Hub dataset ORG/NAME")
     p.add_argument("--from", dest="folder", default=None,
                    help="an export-hf folder (default: export now into a temporary folder)")
-    p.add_argument("--root", default=None)
+    add_root(p)
     p.add_argument("--private", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
     _progress_flags(p)
