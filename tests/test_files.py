@@ -1,4 +1,4 @@
-"""Atomic writes leave either the old file or the whole new one, with ordinary permissions."""
+"""Atomic writes leave either the old file or the whole new one; names from input never escape the root."""
 
 import os
 
@@ -31,3 +31,33 @@ def test_manifest_splits_come_back_in_partition_order(tmp_path):
     from wemd.manifest import Manifest, read_manifest, write_manifest
     write_manifest(tmp_path, Manifest("stem_96x96", "subset", {"test": 1, "val": 2, "train": 3}))
     assert list(read_manifest(tmp_path).splits) == ["train", "val", "test"]
+
+
+@pytest.mark.parametrize("bad", ["", "/etc/passwd", "../x", "a/../../b", "a\\b", "C:evil", ".git/x",
+                                 "a//b", "a/./b", "x\x00y", "tab\there", 5, None, "a/" * 20 + "b",
+                                 "n" * 256])
+def test_names_from_input_that_could_escape_are_refused(tmp_path, bad):
+    from wemd.files import UnsafeNameError, safe_join, safe_relpath
+
+    with pytest.raises(UnsafeNameError, match="never writes outside"):
+        safe_relpath(bad, "registry file")
+    with pytest.raises(UnsafeNameError):
+        safe_join(tmp_path, bad, "registry file")
+
+
+def test_safe_names_pass_and_links_out_of_the_root_are_caught(tmp_path):
+    from wemd.files import UnsafeNameError, safe_filename, safe_join
+
+    assert safe_join(tmp_path, "train/0.tif") == tmp_path / "train" / "0.tif"
+    assert safe_join(tmp_path, "².npy").name == "².npy"
+    assert safe_join(tmp_path, ".downloads/x.tar", allow_hidden=True).parent.name == ".downloads"
+    assert safe_filename("1000041.cif") == "1000041.cif"
+    with pytest.raises(UnsafeNameError, match="one name"):
+        safe_filename("meta/1.json")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside)
+    with pytest.raises(UnsafeNameError, match="through a link"):
+        safe_join(root, "link/x.npy")

@@ -1,5 +1,11 @@
 """Files on disk: atomic writes (a crash never leaves a half-written file that looks whole),
-content hashes, and linking or copying a file into place."""
+content hashes, linking or copying a file into place, and the one rule for names from input.
+
+Every file name or relative path that comes from input (a registry entry, a CIF id, a mirror's
+shard and file keys, an archive member, a board entry id, an output name) goes through
+:func:`safe_relpath` / :func:`safe_join` before anything is written, so nothing can land outside
+the folder the user chose.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,15 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+from wemd.errors import WEMDError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -73,6 +82,76 @@ def link_or_copy(src: os.PathLike | str, dst: os.PathLike | str) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+#: Bounds on names from input: one path component, a whole relative path, its depth.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
+MAX_DEPTH = 16
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+class UnsafeNameError(WEMDError, ValueError):
+    """A name from input that could write outside the chosen folder, or is not a usable name."""
+
+
+def safe_relpath(name: Any, what: str = "name", *, allow_hidden: bool = False,
+                 single: bool = False) -> str:
+    """``name`` as a normalised relative POSIX path, or UnsafeNameError saying why.
+
+    Refused: anything not a non-empty string; absolute paths and drive letters; ``.`` and ``..``
+    components; backslashes, NUL and control characters; components over 255 bytes, paths over
+    1024 bytes or 16 levels; hidden components (``.x``) unless ``allow_hidden``; any ``/`` when
+    ``single`` (a bare file name). ``what`` says where the name came from, for the message.
+    """
+    def refuse(why: str) -> UnsafeNameError:
+        shown = repr(name) if len(repr(name)) < 120 else repr(name)[:117] + "..."
+        return UnsafeNameError(f"{what} {shown} is not a safe {'file name' if single else 'relative path'}"
+                               f" ({why}); wemd never writes outside the folder you chose.")
+
+    if not isinstance(name, str) or not name:
+        raise refuse("it must be a non-empty string")
+    if _BAD_CHARS.search(name):
+        raise refuse("control characters and backslashes are not allowed")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise refuse("it is absolute")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise refuse("it is not valid UTF-8") from None
+    if len(encoded) > MAX_PATH_BYTES:
+        raise refuse(f"longer than {MAX_PATH_BYTES} bytes")
+    parts = name.split("/")
+    if single and len(parts) > 1:
+        raise refuse("it must be one name, without '/'")
+    if len(parts) > MAX_DEPTH:
+        raise refuse(f"deeper than {MAX_DEPTH} levels")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise refuse("empty, '.' and '..' components are not allowed")
+        if part.startswith(".") and not allow_hidden:
+            raise refuse("hidden components (starting with '.') are not allowed")
+        if len(part.encode("utf-8")) > MAX_NAME_BYTES:
+            raise refuse(f"a component is longer than {MAX_NAME_BYTES} bytes")
+    return name
+
+
+def safe_join(root: os.PathLike | str, name: Any, what: str = "name", *,
+              allow_hidden: bool = False, single: bool = False) -> Path:
+    """``root / name`` for a name from input, checked by :func:`safe_relpath` and, after
+    resolving links that already exist, still inside ``root``."""
+    rel = safe_relpath(name, what, allow_hidden=allow_hidden, single=single)
+    root = Path(root)
+    path = root / rel
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise UnsafeNameError(f"{what} {name!r} leads outside {root} through a link; wemd never "
+                              "writes outside the folder you chose.")
+    return path
+
+
+def safe_filename(name: Any, what: str = "name") -> str:
+    """A bare file name from input (no folders), or UnsafeNameError."""
+    return safe_relpath(name, what, single=True)
 
 
 def _json_default(obj: Any) -> Any:
