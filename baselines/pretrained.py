@@ -20,10 +20,11 @@ import dataclasses
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from wemd.files import atomic_path, sha256_file, write_json, write_text
+from wemd.files import atomic_path, safe_filename, safe_join, sha256_file, write_json, write_text
 from wemd.errors import CorruptFileError, WEMDError, require
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -62,13 +63,28 @@ def read_registry(path: PathLike) -> dict[str, PretrainedEntry]:
     if path.is_dir():
         path = path / REGISTRY_FILE
     try:
-        raw = json.loads(path.read_text())
-        return {name: PretrainedEntry(**entry) for name, entry in raw.items()}
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise TypeError("the registry must be a JSON object of name -> entry")
+        entries = {name: PretrainedEntry(**entry) for name, entry in raw.items()}
+        for name, entry in entries.items():
+            _check_entry(name, entry)
+        return entries
     except FileNotFoundError:
         raise PretrainedError(f"No pretrained registry at {path}; write one with "
                               "`wemd export-model`.") from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise CorruptFileError(path, f"not a pretrained registry ({exc})") from exc
+
+
+def _check_entry(name: str, entry: PretrainedEntry) -> None:
+    """A registry entry names a bare file (never a path) with a sha256 and a size."""
+    safe_filename(entry.file, f"registry entry {name!r}: file")
+    safe_filename(entry.card, f"registry entry {name!r}: card")
+    if not (isinstance(entry.sha256, str) and re.fullmatch(r"[0-9a-f]{64}", entry.sha256)):
+        raise ValueError(f"registry entry {name!r}: sha256 must be 64 lowercase hex digits")
+    if not (isinstance(entry.size, int) and not isinstance(entry.size, bool) and entry.size >= 0):
+        raise ValueError(f"registry entry {name!r}: size must be a non-negative integer")
 
 
 # -- export ------------------------------------------------------------------------------------
@@ -78,6 +94,7 @@ def export_pretrained(run_dir: PathLike, name: str, out_dir: PathLike,
     torch = require("torch", "torch")
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    safe_filename(f"{name}.pt", "model name")
     try:
         record = json.loads((run_dir / "record.json").read_text())
     except FileNotFoundError:
@@ -169,7 +186,7 @@ def load_pretrained(name: PathLike, *, registry: Optional[PathLike] = None,
     from wemd.home import data_home
 
     folder = Path(cache) if cache is not None else data_home() / MIRROR_FOLDER
-    local = folder / entry.file
+    local = safe_join(folder, entry.file, f"registry entry {entry.name!r}: file")
     if local.is_file() and sha256_file(local) == entry.sha256:
         return _build(local, device)
     return _build(_download(entry, folder, mirrors, progress), device)
@@ -185,7 +202,6 @@ def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[s
         raise PretrainedError(f"{entry.name} is not in {folder} and no mirror is set: pass "
                               "mirrors=[...] or set WEMD_MIRRORS (files are served from "
                               f"<mirror>/{MIRROR_FOLDER}/{entry.file}).")
-    folder.mkdir(parents=True, exist_ok=True)
     urls = [f"{base.rstrip('/')}/{MIRROR_FOLDER}/{entry.file}" for base in bases]
     try:
         return fetch_verified(urls, entry.file, entry.sha256, folder, size=entry.size,

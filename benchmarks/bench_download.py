@@ -1,12 +1,13 @@
 """Loopback download throughput of ``wemd download`` against curl on the same mirror.
 
 Writes a synthetic stem_96x96 array of real item shape (``--rows`` x 96 x 96 x 1 float32, random
-values, provenance "synthetic"), builds a mirror of it, serves it with ``wemd.mirror.serve`` on
+values, provenance "synthetic"), builds a mirror of it, serves it with ``wemd.range_server.serve`` on
 127.0.0.1 and times
 
 - curl fetching every shard (the floor: plain HTTP to a file),
-- wemd fetching the same shards (pooch + resumable downloader + sha256),
-- the whole ``wemd download`` (fetch, sha256, extract, ``wemd verify``, placement).
+- wemd fetching the same shards (``fetch_verified``: resumable, bounded, sha256 as bytes arrive),
+- the whole ``wemd download`` (stream, sha256 of shard and of every member as it is extracted,
+  ``wemd verify``, placement).
 
 Prints MB/s and the ratios wemd / curl (1.0 = as fast as curl).
 
@@ -25,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wemd.download import download, fetch_mirror_manifest, fetch_shard
+from wemd.download import download, fetch_mirror_manifest
+from wemd.fetch import fetch_verified
 from wemd.manifest import Manifest, write_manifest
 from wemd.mirror import build_mirror
 from wemd.range_server import serve
@@ -84,7 +86,8 @@ def main() -> None:
         def fetch() -> None:
             shutil.rmtree(base / "cache", ignore_errors=True)
             for s in mirror.shards:
-                fetch_shard("stem_96x96", s, [url], base / "cache", progress=False)
+                fetch_verified([f"{url}/stem_96x96/{s.path}"], s.path, s.sha256, base / "cache",
+                               size=s.size, progress=False)
 
         def whole() -> None:
             shutil.rmtree(base / "home", ignore_errors=True)
@@ -101,7 +104,7 @@ def main() -> None:
     print(f"curl                 {size_mb / t_curl:8.1f} MB/s")
     print(f"wemd fetch + sha256  {size_mb / t_fetch:8.1f} MB/s   ratio vs curl {t_curl / t_fetch:.2f}")
     print(f"wemd download (all)  {size_mb / t_whole:8.1f} MB/s   ratio vs curl {t_curl / t_whole:.2f}"
-          "   (fetch, sha256, extract, verify, place)")
+          "   (stream, sha256 of shard and members, extract, verify, place)")
     if not args.dir:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -1,11 +1,14 @@
-"""``wemd download``: verified, resumable downloads of mirror shards through pooch.
+"""``wemd download``: verified, resumable, bounded downloads of mirror shards.
 
 The ladder, as in TorchGeo: data already in place -> nothing to do; ``WEMD_OFFLINE=1`` -> say
 what is missing; no mirror -> explain the manual download from the official source; else fetch
-``mirror.json``, then every needed shard (mirrors in order, retries, HTTP Range resume of a
-``.part`` file, sha256 checked by pooch), extract into a staging folder, verify it with
-``wemd.verify`` and only then move it into the data home. A shard whose bytes do not match the
-manifest is deleted with everything fetched for that dataset, and the error names shard and mirror.
+``mirror.json`` (validated: every name safe, every hash and size well formed), then stream every
+needed shard through ``wemd.fetch`` (mirrors in order, retries, HTTP Range resume of a ``.part``
+file, bounded in size, time and rate), extracting its listed members into a staging folder as the
+bytes arrive, each checked against its own sha256 and size; verify the staging folder's structure
+with ``wemd.verify`` and only then move it into the data home. A shard that does not match its
+listing is deleted with everything fetched for that dataset, and the error names shard and
+mirror. Files an earlier download placed are never replaced or written through.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Optional, Sequence
 
 from wemd import catalog
 from wemd.errors import DataMissingError, ManifestError, WEMDError
-from wemd.fetch import OFFLINE_ENV, FetchFailed, fetch_verified, first_served, is_offline
+from wemd.fetch import OFFLINE_ENV, Bounds, FetchFailed, fetch_verified, first_served, is_offline
 from wemd.files import link_or_copy
 from wemd.home import PathLike, dataset_dir
 from wemd.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
@@ -27,6 +30,8 @@ from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, p
 from wemd.official import default_mirrors, manual_instructions
 
 DOWNLOADS = ".downloads"  # shard cache under the data home, one folder per dataset
+#: Shards streamed at once (network-bound: threads overlap waiting, hashing and writing).
+DEFAULT_WORKERS = 4
 
 
 class DownloadError(WEMDError):
@@ -70,12 +75,15 @@ class DownloadResult:
 
 def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequence[str]] = None,
              root: Optional[PathLike] = None, progress: Optional[bool] = None, retries: int = 2,
-             timeout: float = 30.0) -> DownloadResult:
+             timeout: float = Bounds().timeout, deadline: Optional[float] = Bounds().deadline,
+             min_rate: float = Bounds().min_rate, workers: int = DEFAULT_WORKERS) -> DownloadResult:
     """Download ``name`` (one split, or all) from wemd mirrors into the data home and verify it.
 
     ``mirrors`` are base URLs of static mirrors made by ``wemd mirror build`` (default:
     ``$WEMD_MIRRORS``), tried in order for the manifest and for every shard (mirrors that could
-    not serve the manifest are tried last).
+    not serve the manifest are tried last). Up to ``workers`` shards stream at once; each is
+    bounded by ``timeout`` (seconds without data), ``deadline`` (seconds per shard) and
+    ``min_rate`` (bytes/s over a minute).
     """
     spec = catalog.get(name)
     splits = None if split is None else [catalog.canonical_split(spec, split)]
@@ -107,21 +115,19 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
     existing = _check_target(name, mirror, target)
     if existing is not None:  # an earlier download: fetch only the shards not yet in place
         shards = [s for s in shards if not _in_place(target, s)]
+        _check_conflicts(name, existing, shards, base)
         result.shards, result.bytes = len(shards), sum(s.size for s in shards)
         result.skipped = not shards
         if result.skipped:
             return result
-    cache.mkdir(parents=True, exist_ok=True)
-    paths = [fetch_shard(name, s, mirrors, cache, progress, retries, timeout) for s in shards]
-    _place(name, mirror, shards, paths, target, None if not mirror.split_download else splits,
-           progress)
-    for p in paths:
-        p.unlink(missing_ok=True)
+    bounds = Bounds(timeout=timeout, deadline=deadline, min_rate=min_rate)
+    _place(name, mirror, shards, mirrors, cache, target,
+           None if not mirror.split_download else splits, progress, retries, bounds, workers)
     _remove_if_empty(cache)
     return result
 
 
-def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = 30.0,
+def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = Bounds().timeout,
                           retries: int = 0) -> tuple[MirrorManifest, str]:
     """The first readable ``{mirror}/{name}/mirror.json`` and the mirror that served it."""
 
@@ -139,26 +145,47 @@ def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = 30
     return mirror, bases[url]
 
 
-def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path,
-                progress: Optional[bool] = None, retries: int = 2, timeout: float = 30.0) -> Path:
-    """Download one shard into ``cache`` (resuming, mirrors in order) and return its path.
+def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path, staging: Path,
+                progress: Optional[bool] = None, retries: int = 2,
+                bounds: Bounds = Bounds()) -> list[str]:
+    """Stream one shard (mirrors in order) and extract its listed files into ``staging``.
 
-    Connection problems keep the ``.part`` file for the next attempt or run; a sha256 mismatch
-    deletes the shard cache of the dataset and raises CorruptShardError once no mirror is left.
+    The shard is hashed and its members checked against their listing as the bytes arrive; a
+    ``.part`` copy in ``cache`` lets an interrupted shard resume. A shard that does not match
+    its listing on any mirror raises CorruptShardError; other failures DownloadError (run again
+    to resume).
     """
+    created: list[Path] = []
+
+    def undo() -> None:  # a failed attempt leaves no extracted file behind
+        while created:
+            created.pop().unlink(missing_ok=True)
+
     try:
         return fetch_verified([f"{base}/{name}/{shard.path}" for base in mirrors], shard.path,
                               shard.sha256, cache, size=shard.size, progress=progress,
-                              retries=retries, timeout=timeout)
+                              retries=retries, bounds=bounds, undo=undo,
+                              consume=lambda stream: extract_shard(stream, staging, shard.files,
+                                                                   created))
     except FetchFailed as exc:
         if exc.corrupt:
-            shutil.rmtree(cache, ignore_errors=True)
             raise CorruptShardError(
-                f"Shard {shard.path} of {name} does not match its sha256 {shard.sha256}:\n{exc}"
-                f"\nNothing was kept in {cache}; the mirror is damaged or was rebuilt: try another "
-                "--mirror or tell its maintainer.") from None
+                f"Shard {shard.path} of {name} does not match its listing (sha256 {shard.sha256}):"
+                f"\n{exc}\nNothing was kept in {cache}; the mirror is damaged or was rebuilt: try "
+                "another --mirror or tell its maintainer.") from None
         raise DownloadError(f"Could not download shard {shard.path} of {name} from any mirror:\n"
                             f"{exc}\nRun the same command again to resume.") from None
+
+
+def _check_conflicts(name: str, existing: Manifest, shards: list[Shard], base: str) -> None:
+    """Refuse a mirror that lists, with other contents, a file an earlier download placed."""
+    for shard in shards:
+        for rel, entry in shard.files.items():
+            placed = existing.files.get(rel)
+            if placed is not None and placed.get("sha256") != entry["sha256"]:
+                raise DownloadError(f"{base} lists {rel} (in {shard.path}) with other contents than "
+                                    f"the copy of {name} already placed; wemd download never "
+                                    "writes over placed files: use the mirror the data came from.")
 
 
 def _in_place(target: Path, shard: Shard) -> bool:
@@ -185,12 +212,17 @@ def _check_target(name: str, mirror: MirrorManifest, target: Path) -> Optional[M
     return existing
 
 
-def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[Path], target: Path,
-           splits: Optional[list[str]], progress: Optional[bool]) -> None:
-    """Extract into a staging folder, verify it, then move it into ``target`` (files, manifest last)."""
+def _place(name: str, mirror: MirrorManifest, shards: list[Shard], mirrors: Sequence[str],
+           cache: Path, target: Path, splits: Optional[list[str]], progress: Optional[bool],
+           retries: int, bounds: Bounds, workers: int) -> None:
+    """Stream the shards into a staging folder, verify it, then move it into ``target``
+    (files, manifest last). Files already in ``target`` are never written."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from wemd.verify import verify
 
     existing = _check_target(name, mirror, target)
+    cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.staging-", dir=target.parent))
     try:
         files: dict[str, dict[str, Any]] = dict(existing.files) if existing else {}
@@ -198,14 +230,22 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[P
         for rel in set(files) - new:  # earlier files take part in verification, never rewritten
             if (target / rel).is_file():  # verification reports it if the split needs it
                 link_or_copy(target / rel, staging / rel)
-        for shard, path in zip(shards, paths):
-            extract_shard(path, staging)
+        with ThreadPoolExecutor(max(1, min(workers, len(shards)))) as pool:
+            jobs = [pool.submit(fetch_shard, name, shard, mirrors, cache, staging, progress,
+                                retries, bounds) for shard in shards]
+            errors = [job.exception() for job in jobs]
+        failed = [e for e in errors if e is not None]
+        if any(isinstance(e, CorruptShardError) for e in failed):
+            shutil.rmtree(cache, ignore_errors=True)
+        if failed:
+            raise next((e for e in failed if isinstance(e, CorruptShardError)), failed[0])
+        for shard in shards:
             files.update(shard.files)
         manifest = Manifest(dataset=name, provenance=mirror.provenance, splits=mirror.splits,
                             files=files, generator=mirror.generator, description=mirror.description)
         write_manifest(staging, manifest)
         for split in splits or [None]:
-            # the shard sha256 already covers every byte: check structure, not hashes again
+            # every file was checked against its listed sha256 as it arrived: check structure
             report = verify(name, split=split, root=staging, progress=progress is True, hashes=False)
             if not report.ok:
                 raise DownloadError(f"The downloaded copy of {name} fails verification; nothing "
@@ -215,8 +255,8 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], paths: list[P
                 target.rmdir()  # an empty folder
             os.replace(staging, target)
             return
-        for shard in shards:
-            for rel in shard.files:
+        for rel in new:
+            if not (target / rel).exists():  # a placed file is never replaced or written through
                 (target / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / rel, target / rel)
         write_manifest(target, manifest)

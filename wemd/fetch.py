@@ -1,27 +1,57 @@
-"""One verified, resumable, multi-mirror fetch: every file wemd downloads comes through here.
+"""One verified, resumable, bounded, multi-mirror fetch: every listed file wemd downloads.
 
 ``fetch_verified`` tries a file's URLs in order (mirrors), retries answers that may heal (408,
-429, 5xx, dropped connections) with a back-off and gives up at once on the rest (404 ...),
-resumes a ``.part`` file with HTTP Range across attempts and runs, and lets pooch check the
-sha256 before the file gets its final name. ``get_json_bytes`` reads small documents (a mirror's
-``mirror.json``) under the same retry rule. ``wemd download`` (dataset shards) and
-``load_pretrained`` (model weights) both use them, so a change to how wemd fetches or verifies
-files is made here once.
+429, 5xx, dropped connections) with a back-off and gives up at once on the rest (404 ...). The
+bytes stream through :class:`ListedStream`: appended to a ``.part`` file (so an interrupted
+transfer resumes with HTTP Range, within a call or in the next run), counted against the listed
+size and hashed as they arrive, so the listed sha256 is checked without reading the file again.
+A ``consume`` callback may read the stream as it arrives (``wemd download`` extracts tar shards
+this way, checking every member against its own listing). ``first_served`` reads small documents
+(a mirror's ``mirror.json``) under the same retry rule and a size cap.
+
+Every transfer is bounded (:class:`Bounds`): never more than the listed size, a deadline per
+file, a minimum rate over a sliding window and a timeout without data; each bound names itself
+in the error, and a mirror that breaks one is left for the next. pooch, which hashes a file only
+once it is complete, still fetches what has no listing (COD CIFs); listed files stream here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, Sequence, TypeVar
 
 from wemd.errors import WEMDError
 
 OFFLINE_ENV = "WEMD_OFFLINE"
 CHUNK_SIZE = 1 << 20
+#: A mirror.json larger than this is refused unread (the largest real one, 98340 waves with
+#: metadata, is about 40 MB).
+MAX_DOCUMENT_BYTES = 128 << 20
+#: Seconds to read such a document (a trickling server is left for the next mirror).
+DOCUMENT_DEADLINE = 300.0
 T = TypeVar("T")
+
+
+class Bounds(NamedTuple):
+    """Limits on one file's transfer; each one, when passed, is named in the error."""
+
+    timeout: float = 30.0               #: seconds without any data from the server
+    deadline: Optional[float] = 24 * 3600.0   #: seconds for one file over all its attempts
+    min_rate: float = 16 * 1024         #: bytes/s, averaged over each ``window``
+    window: float = 60.0                #: seconds over which the rate is measured
+
+
+class BoundExceeded(WEMDError):
+    """A transfer passed one of its :class:`Bounds` or sent more than the listed size."""
+
+
+class DigestMismatch(WEMDError):
+    """The bytes received do not match the listed sha256 (the ``.part`` file is deleted)."""
 
 
 def is_offline() -> bool:
@@ -46,60 +76,132 @@ class FetchFailed(WEMDError):
         return "\n".join(self.corrupt + self.errors)
 
 
-class ResumableDownloader:
-    """A pooch downloader that resumes: it appends to a stable ``.part`` file via HTTP Range.
+class ListedStream(io.RawIOBase):
+    """The bytes of one listed file as they arrive, read like a file.
 
-    pooch streams into a fresh temporary file on each attempt, so an interrupted download would
-    start again from zero. This downloader keeps the bytes in ``part`` across attempts and runs,
-    asks the server for the rest (``Range: bytes=N-``), starts over when the server ignores the
-    range (200 instead of 206), and hands the complete file to pooch, which checks its sha256.
+    What an earlier attempt left in ``part`` comes first (when the server honours the Range
+    for the rest; a server that answers 200 starts the file over), then the server's bytes,
+    which are appended to ``part`` as they are read. Reading stops at the listed ``size``;
+    ``finish`` reads what is left and checks size and sha256 (the hash is kept as the bytes
+    pass, so nothing is read twice).
     """
 
-    def __init__(self, part: Path, size: Optional[int] = None, progress: Optional[bool] = None,
-                 timeout: float = 30.0, chunk_size: int = CHUNK_SIZE):
-        self.part, self.size = Path(part), size
-        self.progress, self.timeout, self.chunk_size = progress, timeout, chunk_size
+    def __init__(self, url: str, part: Path, size: int, sha256: str, bounds: Bounds = Bounds(),
+                 started: Optional[float] = None, progress: Optional[bool] = None):
+        super().__init__()
+        self.url, self.part, self.size, self.sha256 = url, Path(part), size, sha256
+        self.bounds, self.progress = bounds, progress
+        self.started = time.monotonic() if started is None else started
+        self.hash = hashlib.sha256()
+        self.done = 0                   # bytes handed out (prefix and network)
+        self.opened = False
+        self.response: Any = None
+        self.prefix: Any = None
+        self.out: Any = None
+        self.bar: Any = None
+        self.window = (self.started, 0)  # (time, network bytes) at the start of the rate window
+        self.received = 0
 
-    def __call__(self, url: str, output_file: Any, pooch: Any, check_only: bool = False) -> Any:
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.opened:
+            self._open()
+        want = min(len(buffer), self.size - self.done)
+        if want <= 0:
+            return 0
+        view = memoryview(buffer)[:want]
+        if self.prefix is not None:
+            got = self.prefix.readinto(view)
+            if got:
+                return self._count(view[:got])
+            self.prefix.close()
+            self.prefix = None
+        data = _read1(self.response, want)
+        if not data:
+            import requests
+
+            raise requests.exceptions.ConnectionError(
+                f"{self.url}: received {self.done} of {self.size} bytes; the partial file is kept "
+                "to resume")
+        self.out.write(data)
+        self.received += len(data)
+        view[:len(data)] = data
+        self._check_bounds()
+        return self._count(view[:len(data)])
+
+    def _count(self, view: memoryview) -> int:
+        self.hash.update(view)
+        self.done += len(view)
+        if self.bar is not None:
+            self.bar.update(len(view))
+        return len(view)
+
+    def _open(self) -> None:
         import requests
         from tqdm.auto import tqdm
 
-        if check_only:
-            with requests.head(url, timeout=self.timeout, allow_redirects=True) as r:
-                return r.status_code == 200
+        self.opened = True
         offset = self.part.stat().st_size if self.part.exists() else 0
-        if self.size is not None and offset > self.size:
-            offset = 0
-        if self.size is None or offset < self.size:
-            headers = {"Accept-Encoding": "identity"}  # byte ranges of the stored file
-            if offset:
-                headers["Range"] = f"bytes={offset}-"
-            with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as r:
-                r.raise_for_status()
-                if r.status_code != 206:
-                    offset = 0  # the server sent the whole file
-                elif _range_start(r.headers.get("Content-Range")) != offset:
-                    self.part.unlink(missing_ok=True)  # appending another range would corrupt it
-                    raise requests.exceptions.ConnectionError(
-                        f"{url}: asked for bytes {offset}- but got range "
-                        f"{r.headers.get('Content-Range')!r}; the next attempt starts from zero")
-                length = r.headers.get("Content-Length")
-                total = offset + int(length) if length is not None else self.size
-                with open(self.part, "ab" if offset else "wb") as fh, \
-                        tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                             desc=self.part.name.removesuffix(".part"), leave=False,
-                             disable=tqdm_disable(self.progress)) as bar:
-                    # read1 returns what has arrived (up to a chunk), so an interrupted
-                    # transfer keeps every byte received so far
-                    while block := _read1(r, self.chunk_size):
-                        fh.write(block)
-                        bar.update(len(block))
-        got = self.part.stat().st_size
-        if self.size is not None and got != self.size:
+        offset = offset if offset <= self.size else 0
+        self.bar = tqdm(total=self.size, unit="B", unit_scale=True, leave=False,
+                        desc=self.part.name.removesuffix(".part"), disable=tqdm_disable(self.progress))
+        if offset and offset == self.size:  # complete from an earlier run: nothing to ask for
+            self.prefix = open(self.part, "rb")
+            return
+        headers = {"Accept-Encoding": "identity"}  # byte ranges of the stored file
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        self.response = requests.get(self.url, headers=headers, stream=True,
+                                     timeout=self.bounds.timeout)
+        self.response.raise_for_status()
+        if self.response.status_code != 206:
+            offset = 0  # the server sends the whole file
+        elif _range_start(self.response.headers.get("Content-Range")) != offset:
+            self.part.unlink(missing_ok=True)  # appending another range would corrupt it
             raise requests.exceptions.ConnectionError(
-                f"{url}: received {got} of {self.size} bytes; the partial file is kept to resume")
-        os.replace(self.part, output_file)
-        return None
+                f"{self.url}: asked for bytes {offset}- but got range "
+                f"{self.response.headers.get('Content-Range')!r}; the next attempt starts from zero")
+        length = self.response.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) != self.size - offset:
+            raise BoundExceeded(f"{self.url} announces {int(length) + offset} bytes, but the "
+                                f"listing says {self.size}")
+        if offset:
+            self.prefix = open(self.part, "rb")
+        self.out = open(self.part, "ab" if offset else "wb")
+
+    def _check_bounds(self) -> None:
+        now = time.monotonic()
+        bounds = self.bounds
+        if bounds.deadline is not None and now - self.started > bounds.deadline:
+            raise BoundExceeded(f"{self.url}: deadline of {bounds.deadline:g} s passed after "
+                                f"{self.done} of {self.size} bytes (the partial file is kept)")
+        t0, n0 = self.window
+        if now - t0 >= bounds.window:
+            rate = (self.received - n0) / (now - t0)
+            if rate < bounds.min_rate:
+                raise BoundExceeded(f"{self.url}: {rate:.0f} B/s over {now - t0:.0f} s is below "
+                                    f"the minimum rate of {bounds.min_rate:g} B/s (the partial file "
+                                    "is kept)")
+            self.window = (now, self.received)
+
+    def finish(self) -> None:
+        """Read to the listed size and check the sha256 (a mismatch deletes the ``.part``)."""
+        while self.readinto(bytearray(CHUNK_SIZE)):
+            pass
+        self.close()
+        if self.hash.hexdigest() != self.sha256:
+            self.part.unlink(missing_ok=True)
+            raise DigestMismatch(f"{self.url}: the {self.size} bytes received have sha256 "
+                                 f"{self.hash.hexdigest()}, not the listed {self.sha256}")
+
+    def close(self) -> None:
+        for handle in (self.prefix, self.out, self.response, self.bar):
+            if handle is not None:
+                handle.close()
+        self.prefix = self.out = self.bar = None
+        super().close()
 
 
 def _range_start(content_range: Optional[str]) -> Optional[int]:
@@ -122,32 +224,58 @@ def _read1(response: Any, size: int) -> bytes:
         raise requests.exceptions.ConnectionError(f"transfer interrupted ({exc})") from exc
 
 
-def fetch_verified(urls: Sequence[str], fname: str, sha256: str, folder: Path, *,
-                   size: Optional[int] = None, progress: Optional[bool] = None,
-                   retries: int = 2, timeout: float = 30.0) -> Path:
-    """``folder/fname`` downloaded from the first URL that serves bytes matching ``sha256``.
+def fetch_verified(urls: Sequence[str], fname: str, sha256: str, folder: Path, *, size: int,
+                   consume: Optional[Callable[[ListedStream], T]] = None,
+                   undo: Optional[Callable[[], None]] = None, progress: Optional[bool] = None,
+                   retries: int = 2, bounds: Bounds = Bounds()) -> Any:
+    """Stream the listed file ``fname`` (``size`` bytes, ``sha256``) from the first URL that
+    serves it whole and matching.
 
-    Connection problems keep ``folder/fname.part`` for the next attempt or run. Raises
-    FetchFailed when no URL gave the file; its ``corrupt`` list names the URLs whose bytes did
-    not match (pooch has already deleted them).
+    Without ``consume`` the verified file is renamed to ``folder/fname`` and its path returned.
+    With it, ``consume(stream)`` reads the bytes as they arrive and its result is returned once
+    the whole file is verified; the ``.part`` is then removed; ``undo()`` is called after a
+    failed attempt (to drop what ``consume`` wrote). Connection problems keep
+    ``folder/fname.part`` for the next attempt or run. Raises FetchFailed when no URL gave the
+    file; its ``corrupt`` list names the URLs whose bytes did not match their listing.
     """
-    import pooch
     import requests
 
+    part = folder / f"{fname}.part"
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     failed = FetchFailed()
     for url in urls:
         for attempt in range(retries + 1):
-            downloader = ResumableDownloader(folder / f"{fname}.part", size, progress, timeout)
+            stream = ListedStream(url, part, size, sha256, bounds, started, progress)
             try:
-                return Path(pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=fname,
-                                           path=folder, downloader=downloader))
-            except ValueError as exc:  # pooch: hash mismatch; the bad file is already gone
-                failed.corrupt.append(f"  {url}: {exc}".replace("\n", " "))
-                break
+                with stream:
+                    result = consume(stream) if consume is not None else None
+                    stream.finish()
+            except (DigestMismatch, CorruptListing) as exc:
+                part.unlink(missing_ok=True)
+                failed.corrupt.append(f"  {url}: {_reason(exc)}")
+            except BoundExceeded as exc:
+                failed.errors.append(f"  {url}: {_reason(exc)}")
             except requests.RequestException as exc:
-                if not _retry(exc, url, attempt, retries, failed.errors):
-                    break
+                if _retry(exc, url, attempt, retries, failed.errors):
+                    if undo is not None:
+                        undo()
+                    continue
+            else:
+                if consume is not None:
+                    part.unlink(missing_ok=True)
+                    return result
+                final = folder / fname
+                os.replace(part, final)
+                return final
+            if undo is not None:
+                undo()
+            break
     raise failed
+
+
+class CorruptListing(WEMDError):
+    """What a listed file holds does not match its listing (raised by a ``consume`` callback)."""
 
 
 def first_served(urls: Sequence[str], parse: Callable[[bytes, str], T], *, retries: int = 0,
@@ -163,9 +291,9 @@ def first_served(urls: Sequence[str], parse: Callable[[bytes, str], T], *, retri
     for url in urls:
         for attempt in range(retries + 1):
             try:
-                with requests.get(url, timeout=timeout) as r:
+                with requests.get(url, timeout=timeout, stream=True) as r:
                     r.raise_for_status()
-                    return parse(r.content, url), url
+                    return parse(_capped_body(r, url), url), url
             except WEMDError as exc:
                 failed.errors.append(f"  {url}: {_reason(exc)}")
                 break
@@ -173,6 +301,26 @@ def first_served(urls: Sequence[str], parse: Callable[[bytes, str], T], *, retri
                 if not _retry(exc, url, attempt, retries, failed.errors):
                     break
     raise failed
+
+
+def _capped_body(response: Any, url: str) -> bytes:
+    """A response body of at most MAX_DOCUMENT_BYTES, read within DOCUMENT_DEADLINE seconds;
+    BoundExceeded (naming the bound) otherwise, before reading when the announced length is
+    too large."""
+    cap, deadline = MAX_DOCUMENT_BYTES, DOCUMENT_DEADLINE
+    length = response.headers.get("Content-Length")
+    if length is not None and length.isdigit() and int(length) > cap:
+        raise BoundExceeded(f"{url} is {int(length)} bytes, over the {cap} byte limit for a document")
+    body = bytearray()
+    started = time.monotonic()
+    while block := _read1(response, CHUNK_SIZE):
+        body += block
+        if len(body) > cap:
+            raise BoundExceeded(f"{url} sent more than the {cap} byte limit for a document")
+        if time.monotonic() - started > deadline:
+            raise BoundExceeded(f"{url}: the {deadline:g} s deadline for a document passed "
+                                f"after {len(body)} bytes")
+    return bytes(body)
 
 
 def _retry(exc: Exception, url: str, attempt: int, retries: int, errors: list[str]) -> bool:

@@ -12,19 +12,22 @@ The files keep their paths, so a downloaded copy has the same item ids and finge
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, BinaryIO, Iterable, Mapping, Optional, Union
 
 from wemd import catalog
-from wemd.files import atomic_path, sha256_file, write_json
-from wemd.errors import ManifestError, WEMDError
-from wemd.fetch import tqdm_disable
+from wemd.errors import ManifestError
+from wemd.fetch import CHUNK_SIZE as CHUNK, CorruptListing, tqdm_disable
 from wemd.home import PathLike
 from wemd.loaders.sources import ArraySource, FileSource
-from wemd.manifest import MANIFEST_NAME
+from wemd.files import (UnsafeNameError, atomic_path, safe_filename, safe_join, safe_relpath,
+                        sha256_file, write_json)
+from wemd.manifest import MANIFEST_NAME, PROVENANCES
 
 MIRROR_FORMAT = "wemd-mirror/1"
 MIRROR_MANIFEST = "mirror.json"
@@ -82,29 +85,77 @@ class MirrorManifest:
 
 
 def parse_mirror_manifest(raw: bytes, where: str) -> MirrorManifest:
-    """Validate a ``mirror.json`` read from ``where`` (a URL or a path)."""
+    """Validate a ``mirror.json`` read from ``where`` (a URL or a path); ManifestError if any
+    field is missing, of the wrong type, out of range, or names a file outside the dataset."""
     try:
         obj = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ManifestError(f"{where} is not valid JSON ({exc}); is this a wemd mirror?") from exc
     if not isinstance(obj, dict) or obj.get("format") != MIRROR_FORMAT:
         raise ManifestError(f"{where} is not a {MIRROR_FORMAT} manifest; build mirrors with "
                             "`wemd mirror build`.")
-    try:
-        catalog.get(obj["dataset"])
-        shards = [Shard(path=s["path"], group=s["group"], sha256=s["sha256"], size=int(s["size"]),
-                        files=s["files"]) for s in obj["shards"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ManifestError(f"{where} lacks a field or has a malformed one ({exc!r}).") from exc
-    for s in shards:
-        if "/" in s.path or s.path.startswith(".") or len(s.sha256) != 64:
-            raise ManifestError(f"{where}: shard entry {s.path!r} has an unsafe name or a bad sha256.")
-    return MirrorManifest(dataset=obj["dataset"], provenance=obj.get("provenance", "real"),
-                          splits=obj.get("splits"), shards=shards,
-                          split_download=bool(obj.get("split_download", True)),
+
+    def check(ok: bool, what: str) -> None:
+        if not ok:
+            raise ManifestError(f"{where}: {what}; the mirror is damaged or hostile: rebuild it "
+                                "with `wemd mirror build` or use another mirror.")
+
+    dataset = obj.get("dataset")
+    check(isinstance(dataset, str) and dataset in catalog.CATALOG, f"unknown dataset {dataset!r}")
+    provenance = obj.get("provenance", "real")
+    check(provenance in PROVENANCES, f"provenance {provenance!r} is not one of {PROVENANCES}")
+    splits = obj.get("splits")
+    check(splits is None or (isinstance(splits, dict) and all(
+        isinstance(k, str) and _count(v) for k, v in splits.items())),
+        "'splits' must map split names to non-negative counts")
+    for key, kind in (("description", str), ("generator", dict), ("split_download", bool),
+                      ("catalog_version", str)):
+        check(isinstance(obj.get(key, kind()), kind), f"'{key}' must be a {kind.__name__}")
+    groups = set(catalog.get(dataset).split_names) | {COMMON, WHOLE}
+    shards, seen = [], set()
+    check(isinstance(obj.get("shards"), list) and obj["shards"], "'shards' must be a non-empty list")
+    for s in obj["shards"]:
+        check(isinstance(s, dict), "a shard entry is not an object")
+        path = s.get("path")
+        try:
+            safe_filename(path, "shard")
+        except UnsafeNameError as exc:
+            check(False, f"unsafe name: {exc}")
+        check(path.endswith(".tar"), f"shard {path!r} is not a .tar file")
+        check(s.get("group") in groups, f"shard {path!r}: group {s.get('group')!r} is not one of "
+                                        f"{sorted(groups)}")
+        check(_digest(s.get("sha256")) and _count(s.get("size")), f"shard {path!r}: 'sha256' must "
+              "be 64 lowercase hex digits and 'size' a non-negative integer")
+        files = s.get("files")
+        check(isinstance(files, dict) and files, f"shard {path!r}: 'files' must be a non-empty object")
+        for rel, entry in files.items():
+            try:
+                safe_relpath(rel, f"file of shard {path}")
+            except UnsafeNameError as exc:
+                check(False, f"unsafe name: {exc}")
+            check(rel != MANIFEST_NAME and rel not in seen, f"file {rel!r} is listed twice or is "
+                                                             f"the {MANIFEST_NAME}")
+            check(isinstance(entry, dict) and _digest(entry.get("sha256")) and _count(entry.get("size")),
+                  f"file {rel!r}: needs a 64-hex 'sha256' and a non-negative integer 'size'")
+            seen.add(rel)
+        shards.append(Shard(path=path, group=s["group"], sha256=s["sha256"], size=s["size"],
+                            files={rel: {"sha256": e["sha256"], "size": e["size"]}
+                                   for rel, e in files.items()}))
+    return MirrorManifest(dataset=dataset, provenance=provenance, splits=splits, shards=shards,
+                          split_download=obj.get("split_download", True),
                           description=obj.get("description", ""),
                           generator=obj.get("generator", {}),
-                          catalog_version=str(obj.get("catalog_version", "")))
+                          catalog_version=obj.get("catalog_version", ""))
+
+
+def _count(value: Any) -> bool:
+    """True for a non-negative int (JSON booleans are not counts)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _digest(value: Any) -> bool:
+    """True for a sha256 hex digest as wemd writes them (64 lowercase hex digits)."""
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
 
 
 def file_groups(name: str, root: Optional[PathLike] = None) -> tuple[Path, dict[str, list[Path]], bool]:
@@ -217,25 +268,48 @@ def _write_shard(path: Path, folder: Path, group: str, files: list[Path], bar: A
                  files=listing)
 
 
-def extract_shard(archive: Path, dest: Path) -> list[str]:
-    """Extract one shard into ``dest``, refusing members that would land outside it."""
-    dest = Path(dest)
+def extract_shard(archive: Union[Path, BinaryIO], dest: Path,
+                  files: Optional[Mapping[str, Mapping[str, Any]]] = None,
+                  created: Optional[list[Path]] = None) -> list[str]:
+    """Extract the members of a shard (a path, or a stream as it arrives) that its listing names.
+
+    ``files`` maps each relative path to ``{sha256, size}``. Every member must be a listed plain
+    file of its listed size; it is written to a new file under ``dest`` (never through an
+    existing one) while its sha256 is computed, and checked at its end; every listed file must
+    be present. Anything else raises CorruptListing, naming the member. ``created`` collects the
+    paths written, so a caller can remove them after a failure.
+    """
+    listing = dict(files or {})
+    where = archive.name if isinstance(archive, Path) else getattr(archive, "url", "the shard")
     names: list[str] = []
+    created = [] if created is None else created
     try:
-        with tarfile.open(archive, "r:") as tar:
-            members = tar.getmembers()
-            for m in members:
-                target = (dest / m.name).resolve()
-                if not m.isfile() or not target.is_relative_to(dest.resolve()):
-                    raise WEMDError(f"{archive.name}: refusing archive member {m.name!r} (not a "
-                                    "plain file inside the dataset folder).")
+        with (tarfile.open(archive, "r|", bufsize=CHUNK) if isinstance(archive, Path) else
+              tarfile.open(fileobj=archive, mode="r|", bufsize=CHUNK)) as tar:
+            for m in tar:
+                entry = listing.pop(m.name, None)
+                if entry is None or not m.isreg() or m.issparse() or m.size != entry["size"]:
+                    why = ("not in the shard's listing" if entry is None else "not a plain file"
+                           if not m.isreg() or m.issparse() else f"{m.size} bytes, listed as {entry['size']}")
+                    raise CorruptListing(f"{where}: refusing archive member {m.name!r} ({why}); "
+                                         "nothing unlisted is ever placed.")
+                target = safe_join(dest, m.name, "archive member")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                source = tar.extractfile(m)
+                with open(target, "xb") as out:  # "x": a new file, never an existing one
+                    created.append(target)
+                    while block := source.read(CHUNK):
+                        digest.update(block)
+                        out.write(block)
+                if digest.hexdigest() != entry["sha256"]:
+                    raise CorruptListing(f"{where}: member {m.name!r} does not match its listed "
+                                         "sha256")
                 names.append(m.name)
-            tar.extractall(dest, members=members, **_tar_filter())
     except tarfile.TarError as exc:
-        raise WEMDError(f"{archive.name} is not a readable tar archive ({exc}).") from exc
+        raise CorruptListing(f"{where} is not a readable tar archive ({exc}).") from exc
+    except (FileExistsError, UnsafeNameError) as exc:
+        raise CorruptListing(f"{where}: refusing archive member ({exc}).") from exc
+    if listing:
+        raise CorruptListing(f"{where} lacks {len(listing)} listed file(s), e.g. {next(iter(listing))!r}")
     return names
-
-
-def _tar_filter() -> dict[str, Any]:
-    """Python's 'data' extraction filter where available (3.10.12+, 3.11.4+)."""
-    return {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
