@@ -1,8 +1,8 @@
 """Loopback download throughput of ``wemd download`` against curl on the same mirror.
 
 Writes a synthetic stem_96x96 array of real item shape (``--rows`` x 96 x 96 x 1 float32, random
-values, provenance "synthetic"), builds a mirror of it, serves it with ``wemd.range_server.serve`` on
-127.0.0.1 and times
+values, provenance "synthetic"), builds a mirror of it, serves it with ``wemd mirror serve`` in
+its own process on 127.0.0.1 (as any mirror is another program) and times
 
 - curl fetching every shard (the floor: plain HTTP to a file),
 - wemd fetching the same shards (``fetch_verified``: resumable, bounded, sha256 as bytes arrive),
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,6 @@ from wemd.download import download, fetch_mirror_manifest
 from wemd.fetch import fetch_verified
 from wemd.manifest import Manifest, write_manifest
 from wemd.mirror import build_mirror
-from wemd.range_server import serve
 
 
 def make_array(home: Path, rows: int) -> None:
@@ -47,6 +47,26 @@ def make_array(home: Path, rows: int) -> None:
     del arr
     write_manifest(folder, Manifest("stem_96x96", "synthetic", counts,
                                     description="benchmark data (random values)"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 20.0) -> None:
+    import requests
+
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.1)
 
 
 def best_of(repeats: int, fn) -> float:
@@ -67,10 +87,11 @@ def main() -> None:
     base = Path(args.dir or tempfile.mkdtemp(prefix="wemd-bench-dl-"))
     make_array(base / "src", args.rows)
     build_mirror("stem_96x96", base / "site", root=base / "src", shard_bytes=256 << 20, progress=False)
-    server = serve(base / "site")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "wemd", "mirror", "serve", str(base / "site"),
+                               "--port", str(port)], stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(url)
     try:
         mirror, _ = fetch_mirror_manifest("stem_96x96", [url])
         size_mb = mirror.size / 1e6
@@ -97,9 +118,8 @@ def main() -> None:
         t_fetch = best_of(args.repeats, fetch)
         t_whole = best_of(args.repeats, whole)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.terminate()
+        server.wait(10)
     print(f"mirror: {len(mirror.shards)} shard(s), {size_mb:.0f} MB, served on loopback")
     print(f"curl                 {size_mb / t_curl:8.1f} MB/s")
     print(f"wemd fetch + sha256  {size_mb / t_fetch:8.1f} MB/s   ratio vs curl {t_curl / t_fetch:.2f}")

@@ -17,6 +17,7 @@ once it is complete, still fetches what has no listing (COD CIFs); listed files 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -97,25 +98,26 @@ class ListedStream(io.RawIOBase):
         self.opened = False
         self.response: Any = None
         self.prefix: Any = None
-        self.out: Any = None
+        self.sink: Any = None
         self.bar: Any = None
-        self.window = (self.started, 0)  # (time, network bytes) at the start of the rate window
+        self.window = (time.monotonic(), 0)  # (time, network bytes) when the rate window began
         self.received = 0
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def read(self, size: Optional[int] = -1) -> bytes:
+        """Up to ``size`` bytes (what has arrived), as the bytes object received: no copy."""
         if not self.opened:
             self._open()
-        want = min(len(buffer), self.size - self.done)
+        left = self.size - self.done
+        want = left if size is None or size < 0 else min(size, left)
         if want <= 0:
-            return 0
-        view = memoryview(buffer)[:want]
+            return b""
         if self.prefix is not None:
-            got = self.prefix.readinto(view)
-            if got:
-                return self._count(view[:got])
+            data = self.prefix.read(want)
+            if data:
+                return self._count(data)
             self.prefix.close()
             self.prefix = None
         data = _read1(self.response, want)
@@ -125,18 +127,21 @@ class ListedStream(io.RawIOBase):
             raise requests.exceptions.ConnectionError(
                 f"{self.url}: received {self.done} of {self.size} bytes; the partial file is kept "
                 "to resume")
-        self.out.write(data)
         self.received += len(data)
-        view[:len(data)] = data
         self._check_bounds()
-        return self._count(view[:len(data)])
+        return self._count(data, write=True)
 
-    def _count(self, view: memoryview) -> int:
-        self.hash.update(view)
-        self.done += len(view)
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[:len(data)] = data
+        return len(data)
+
+    def _count(self, data: bytes, write: bool = False) -> bytes:
+        self.sink.put(data, write)  # hashed (and appended to the .part) beside the reader
+        self.done += len(data)
         if self.bar is not None:
-            self.bar.update(len(view))
-        return len(view)
+            self.bar.update(len(data))
+        return data
 
     def _open(self) -> None:
         import requests
@@ -149,6 +154,7 @@ class ListedStream(io.RawIOBase):
                         desc=self.part.name.removesuffix(".part"), disable=tqdm_disable(self.progress))
         if offset and offset == self.size:  # complete from an earlier run: nothing to ask for
             self.prefix = open(self.part, "rb")
+            self.sink = _Sink(None, "", self.hash)
             return
         headers = {"Accept-Encoding": "identity"}  # byte ranges of the stored file
         if offset:
@@ -169,7 +175,7 @@ class ListedStream(io.RawIOBase):
                                 f"listing says {self.size}")
         if offset:
             self.prefix = open(self.part, "rb")
-        self.out = open(self.part, "ab" if offset else "wb")
+        self.sink = _Sink(self.part, "ab" if offset else "wb", self.hash)
 
     def _check_bounds(self) -> None:
         now = time.monotonic()
@@ -188,20 +194,59 @@ class ListedStream(io.RawIOBase):
 
     def finish(self) -> None:
         """Read to the listed size and check the sha256 (a mismatch deletes the ``.part``)."""
-        while self.readinto(bytearray(CHUNK_SIZE)):
+        while self.read(CHUNK_SIZE):
             pass
         self.close()
+        if self.sink.error is not None:
+            raise self.sink.error
         if self.hash.hexdigest() != self.sha256:
             self.part.unlink(missing_ok=True)
             raise DigestMismatch(f"{self.url}: the {self.size} bytes received have sha256 "
                                  f"{self.hash.hexdigest()}, not the listed {self.sha256}")
 
     def close(self) -> None:
-        for handle in (self.prefix, self.out, self.response, self.bar):
+        for handle in (self.prefix, self.sink, self.response, self.bar):
             if handle is not None:
-                handle.close()
-        self.prefix = self.out = self.bar = None
+                handle.close()  # the sink writes every byte received before it stops
+        self.prefix = self.bar = None
         super().close()
+
+
+class _Sink:
+    """A thread that hashes chunks, and appends those received to the ``.part``, in order.
+
+    hashlib and file writes release the GIL, so this runs beside the reader (a tar extractor
+    hashing members) on another core.
+    """
+
+    def __init__(self, path: Optional[Path], mode: str, digest: Any):
+        import queue
+        import threading
+
+        self.digest, self.error = digest, None
+        self.chunks: Any = queue.Queue(32)
+        self.thread = threading.Thread(target=self._run, args=(path, mode), daemon=True)
+        self.thread.start()
+
+    def put(self, data: bytes, write: bool) -> None:
+        self.chunks.put((data, write))
+
+    def _run(self, path: Optional[Path], mode: str) -> None:
+        try:
+            with (open(path, mode) if path is not None else contextlib.nullcontext()) as out:
+                while (item := self.chunks.get()) is not None:
+                    self.digest.update(item[0])
+                    if item[1]:
+                        out.write(item[0])
+        except BaseException as exc:  # e.g. a full disk: raised by ``finish``
+            self.error = exc
+            while self.chunks.get() is not None:  # keep taking, so the reader never blocks
+                pass
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            self.chunks.put(None)
+            self.thread.join()
 
 
 def _range_start(content_range: Optional[str]) -> Optional[int]:

@@ -11,7 +11,7 @@ import numpy as np
 from wemd import catalog
 from wemd.errors import WEMDError
 from wemd.home import PathLike
-from wemd.loaders.sources import ArraySource, Source
+from wemd.loaders.sources import ArraySource, Source, WrongItemError
 from wemd.files import sha256_file
 
 
@@ -85,6 +85,9 @@ def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = No
             continue
         src = index.sources[s]
         report.counts[s] = len(src)
+        if isinstance(src, ArraySource) and len(src):
+            _check_rows(spec, src, report)  # one array: shape and dtype once, values in blocks
+            continue
         for i in tqdm(range(len(src)), desc=f"verify {name}/{s}", disable=not progress, unit="item"):
             _check_item(spec, src, i, report)
             report.checked += 1
@@ -94,10 +97,31 @@ def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = No
     return report
 
 
+ROWS_PER_BLOCK = 1024
+
+
+def _check_rows(spec: catalog.DatasetSpec, src: ArraySource, report: Report) -> None:
+    """Rows of one array share its shape and dtype: check them through the first item, then
+    count non-finite values block by block (the same findings as item by item, far faster)."""
+    _check_item(spec, src, 0, report)
+    report.checked += 1
+    if report.problems and report.problems[-1].where == src.item_id(0):
+        return
+    for a in range(1, len(src), ROWS_PER_BLOCK):
+        block = src.array[src.start + a: src.start + min(a + ROWS_PER_BLOCK, len(src))]  # a view
+        bad = (~np.isfinite(block)).reshape(len(block), -1).sum(axis=1)
+        for k in np.flatnonzero(bad):
+            report.problems.append(Problem(src.item_id(a + int(k)), f"{int(bad[k])} non-finite values"))
+        report.checked += len(block)
+
+
 def _check_item(spec: catalog.DatasetSpec, src: Source, i: int, report: Report) -> None:
     where = src.item_id(i)
     try:
-        item = src.get(i)
+        item = src.get(i)  # readers refuse a shape or dtype the catalog does not accept
+    except WrongItemError as exc:
+        report.problems.append(Problem(where, exc.problem))
+        return
     except WEMDError as exc:
         report.problems.append(Problem(where, str(exc)))
         return
@@ -106,12 +130,6 @@ def _check_item(spec: catalog.DatasetSpec, src: Source, i: int, report: Report) 
             report.problems.append(Problem(where, "empty file"))
         return
     item = np.asarray(item)
-    if spec.item_shape is not None and item.shape != tuple(spec.item_shape):
-        report.problems.append(Problem(where, f"shape {item.shape}, expected {spec.item_shape}"))
-    elif spec.item_shape is None and item.ndim != 2:
-        report.problems.append(Problem(where, f"{item.ndim}-D image, expected 2-D"))
-    if item.dtype != np.dtype(spec.dtype):
-        report.problems.append(Problem(where, f"dtype {item.dtype}, expected {spec.dtype}"))
     if not np.all(np.isfinite(item)):
         report.problems.append(Problem(where, f"{int(np.size(item) - np.isfinite(item).sum())} "
                                               "non-finite values"))
