@@ -13,13 +13,15 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
 
 from wemd.errors import WEMDError
+from wemd.files import safe_filename, safe_join
 from wemd.leaderboard import references as refs
-from wemd.leaderboard.records import RecordError, validate
-from wemd.leaderboard.tasks import get_task
+from wemd.leaderboard.records import RecordError, read_record, validate
+from wemd.leaderboard.tasks import Task, UnknownTaskError, get_task
 
 SECTIONS = (("real", "Real data"), ("subset", "Subsets of the real data"),
             ("synthetic", "Synthetic / simulated stand-in data (not comparable to the papers)"))
@@ -52,10 +54,23 @@ def section_of(provenance: str) -> str:
     return "synthetic" if provenance in ("synthetic", "simulated") else provenance
 
 
+def record_task(record: dict[str, Any]) -> Task:
+    """The task of a validated record: it must be known, and the record must report exactly the
+    task's metrics (what every entry on the board satisfies, checked without data)."""
+    try:
+        task = get_task(record["task"])
+    except UnknownTaskError as exc:
+        raise RecordError(f"The record is for an unknown task: {exc}") from None
+    if sorted(record["metrics"]) != sorted(task.metrics):
+        raise RecordError(f"The record reports metrics {sorted(record['metrics'])} but {task.name} "
+                          f"is scored by {list(task.metrics)}; re-run the evaluation.")
+    return task
+
+
 def check_record(record: dict[str, Any], *, root: Any = None, ds: Any = None) -> None:
     """Schema, task, protocol version and the instance fingerprint recomputed from the data."""
     validate(record)
-    task = get_task(record["task"])
+    task = record_task(record)
     if record["protocol_version"] != task.protocol_version:
         raise RecordError(f"Record uses protocol {record['protocol_version']} of {task.name}; the "
                           f"board accepts protocol {task.protocol_version}. Re-run the evaluation.")
@@ -96,10 +111,11 @@ class Board:
             check_record(record, root=root, ds=ds)
         else:
             validate(record)
+            record_task(record)
         eid = entry_id(record)
-        folder = self.path / "entries" / record["task"]
+        folder = self._folder(record["task"])
+        final = safe_join(folder, f"{eid}.json", "board entry id", single=True)
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{eid}.json"
         fd, tmp = tempfile.mkstemp(prefix=f".{eid}.", suffix=".part", dir=folder)
         try:
             with os.fdopen(fd, "w") as fh:
@@ -116,17 +132,30 @@ class Board:
             os.unlink(tmp)
         return final
 
+    def _folder(self, task: str) -> Path:
+        """The folder of a task's entries; the name comes from input, so it is checked."""
+        return safe_join(self.path, f"entries/{safe_filename(task, 'task name')}", "board folder")
+
     def entries(self, task: Optional[str] = None) -> list[dict[str, Any]]:
-        """Every stored record (with ``entry_id``), optionally of one task."""
+        """Every stored record (with ``entry_id``), optionally of one task.
+
+        An entry that fails the checks of a submit without data (``validate``, ``record_task``)
+        or sits in another task's folder was edited by hand: it is skipped with a warning naming
+        the file, so one bad file never hides or scrambles the rest of the board.
+        """
         base = self.path / "entries"
-        folders = [base / task] if task else sorted(p for p in base.glob("*") if p.is_dir())
+        folders = [self._folder(task)] if task else sorted(p for p in base.glob("*") if p.is_dir())
         out = []
         for folder in folders:
             for f in sorted(folder.glob("*.json")):
                 try:
-                    rec = json.loads(f.read_text())
-                except (OSError, json.JSONDecodeError) as exc:
-                    raise RecordError(f"Unreadable board entry {f}: {exc}") from exc
+                    rec = read_record(f)
+                    if record_task(rec).name != folder.name:
+                        raise RecordError(f"it is for task {rec['task']!r} but filed under {folder.name!r}")
+                except RecordError as exc:
+                    warnings.warn(f"Skipping board entry {f}: {exc}\nDelete the file, or submit "
+                                  "the record again (`wemd leaderboard submit`).", stacklevel=2)
+                    continue
                 out.append(rec | {"entry_id": f.stem})
         return out
 

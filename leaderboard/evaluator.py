@@ -11,12 +11,14 @@ the task's ``expected_input_format()``. ``Scorer`` is the streaming core, shared
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import zipfile
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, BinaryIO, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -132,30 +134,106 @@ class Scorer:
                           per_instance={m: list(v) for m, v in self.values.items()}, **context)
 
 
-def npz_member(path: Path, name: str) -> np.ndarray:
-    """One array of an .npz: memory-mapped when stored uncompressed (``np.savez``), else read."""
+#: The longest instance id accepted ("{index}:{item id}", item ids being relative paths).
+MAX_ID_CHARS = 2048
+_READ_ERRORS = (OSError, ValueError, EOFError, RuntimeError, NotImplementedError, zlib.error,
+                zipfile.BadZipFile)
+
+
+def _npy_header(fh: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran order, dtype, header length) of the .npy stream at ``fh``; reads the
+    header only (numpy bounds its length)."""
+    start = fh.tell()
+    version = np.lib.format.read_magic(fh)
+    shape, fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                             else np.lib.format.read_array_header_2_0(fh))
+    return shape, fortran, dtype, fh.tell() - start
+
+
+def _open_npy(fh: BinaryIO, size: int, name: str, check: Callable[[tuple[int, ...], np.dtype], None]
+              ) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Read a .npy header, let ``check`` refuse its shape and dtype, and refuse a file or member
+    of ``size`` bytes that holds anything but that header and its data."""
+    shape, fortran, dtype, offset = _npy_header(fh)
+    check(shape, dtype)
+    expected = offset + math.prod(shape) * dtype.itemsize
+    if size != expected:
+        raise ValueError(f"{name} declares {size} bytes but its header describes {expected} "
+                         f"({dtype} {shape}); save it again with numpy")
+    return shape, fortran, dtype, offset
+
+
+def npz_member(path: Path, name: str,
+               check: Optional[Callable[[tuple[int, ...], np.dtype], None]] = None) -> np.ndarray:
+    """One array of an .npz, read alone: its header is checked first (``check``, then its size),
+    then it is memory-mapped when stored uncompressed (``np.savez``), else decompressed. Other
+    members are never read."""
+    check = check or _plain_array
     with zipfile.ZipFile(path) as zf:
         info = zf.getinfo(f"{name}.npy")
+        with zf.open(info) as fh:
+            shape, fortran, dtype, offset = _open_npy(fh, info.file_size, info.filename, check)
         if info.compress_type != zipfile.ZIP_STORED:
             with zf.open(info) as fh:
                 return np.lib.format.read_array(fh, allow_pickle=False)
     with open(path, "rb") as fh:
         fh.seek(info.header_offset)
         local = fh.read(30)  # local file header: name and extra-field lengths at bytes 26..29
-        fh.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little")
-                + int.from_bytes(local[28:30], "little"))
-        version = np.lib.format.read_magic(fh)
-        shape, fortran, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
-                                 else np.lib.format.read_array_header_2_0(fh))
-        offset = fh.tell()
-    if dtype.hasobject:
-        raise ValueError(f"{name} holds Python objects; save plain numeric arrays")
+        start = (info.header_offset + 30 + int.from_bytes(local[26:28], "little")
+                 + int.from_bytes(local[28:30], "little"))
+    return np.memmap(path, dtype=dtype, mode="r", offset=start + offset, shape=shape,
+                     order="F" if fortran else "C")
+
+
+def npy_file(path: Path, check: Callable[[tuple[int, ...], np.dtype], None]) -> np.ndarray:
+    """A .npy file memory-mapped after ``check`` has seen its header and its size is right."""
+    with open(path, "rb") as fh:
+        shape, fortran, dtype, offset = _open_npy(fh, path.stat().st_size, path.name, check)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
                      order="F" if fortran else "C")
 
 
-def load_predictions(task: Task, predictions: PredictionsLike) -> tuple[Any, Optional[list[str]]]:
-    """Predictions as an indexable array (``.npy`` memory-mapped) and optional instance ids."""
+def _plain_array(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects; save plain numeric arrays")
+
+
+def _check_layout(task: Task, shape: tuple[int, ...], dtype: np.dtype, count: int) -> None:
+    """Refuse predictions whose shape or dtype cannot fit ``count`` instances of ``task``; given
+    a .npy header, this runs before any data is read."""
+    if shape:
+        _check_count(task, shape[0], count)
+    expected = task.prediction_shape()
+    if tuple(shape[1:]) != expected or len(shape) != len(expected) + 1:
+        raise EvaluationInputError(task, f"Predictions have shape {tuple(shape)}: one prediction "
+                                         f"has shape {tuple(shape[1:])}, expected {expected}.")
+    if not np.issubdtype(dtype, np.floating):
+        raise EvaluationInputError(task, f"Predictions have dtype {dtype}, expected float32 or "
+                                         "float64.")
+
+
+def _check_count(task: Task, got: int, count: int) -> None:
+    if got != count:
+        raise EvaluationInputError(task, f"Got {got} predictions but the task has {count} "
+                                         f"instances; pass n={got} to score a different "
+                                         "(non-default) number.")
+
+
+def _check_ids(task: Task, shape: tuple[int, ...], dtype: np.dtype, count: int) -> None:
+    if shape != (count,) or dtype.kind not in "US" or dtype.itemsize > 4 * MAX_ID_CHARS:
+        raise EvaluationInputError(task, f"instance_ids must be {count} strings of at most "
+                                         f"{MAX_ID_CHARS} characters (as `wemd task inputs` "
+                                         f"writes them), not {dtype} {tuple(shape)}.")
+
+
+def load_predictions(task: Task, predictions: PredictionsLike,
+                     count: int) -> tuple[Any, Optional[list[str]]]:
+    """Predictions for ``count`` instances as an indexable array (files memory-mapped where they
+    can be) and optional instance ids. Files are read member by member, each header checked
+    before its data: only ``predictions`` and ``instance_ids`` of an .npz are ever read."""
+    def layout(shape: tuple[int, ...], dtype: np.dtype) -> None:
+        _check_layout(task, shape, dtype, count)
+
     ids = None
     if isinstance(predictions, (str, os.PathLike)):
         path = Path(predictions)
@@ -163,12 +241,23 @@ def load_predictions(task: Task, predictions: PredictionsLike) -> tuple[Any, Opt
             raise EvaluationInputError(task, f"No predictions file at {path}.")
         try:
             if path.suffix == ".npy":
-                return np.load(path, mmap_mode="r", allow_pickle=False), None
-            data = np.load(path, allow_pickle=False)
-            if not hasattr(data, "files"):
+                return npy_file(path, layout), None
+            if not zipfile.is_zipfile(path):
                 raise EvaluationInputError(task, f"{path} is not an .npz archive or .npy array.")
-            predictions = {k: npz_member(path, k) for k in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+            if "predictions.npy" not in names:
+                found = sorted(n.removesuffix(".npy") for n in names)
+                raise EvaluationInputError(task, f"No 'predictions' key; found {found[:10]}"
+                                                 f"{' ...' if len(found) > 10 else ''}.")
+            preds = npz_member(path, "predictions", layout)
+            if "instance_ids.npy" in names:
+                raw = npz_member(path, "instance_ids", lambda s, d: _check_ids(task, s, d, count))
+                ids = [str(x) for x in raw.tolist()]
+            return preds, ids
+        except EvaluationInputError:
+            raise
+        except _READ_ERRORS as exc:
             raise EvaluationInputError(task, f"Cannot read {path} as .npy/.npz: {exc}") from exc
     if isinstance(predictions, Mapping):
         if "predictions" not in predictions:
@@ -176,9 +265,12 @@ def load_predictions(task: Task, predictions: PredictionsLike) -> tuple[Any, Opt
         if "instance_ids" in predictions:
             ids = [str(x) for x in np.asarray(predictions["instance_ids"]).tolist()]
         predictions = predictions["predictions"]
-    if isinstance(predictions, np.ndarray):
+    if isinstance(predictions, (np.ndarray, np.generic)):
+        predictions = np.asarray(predictions)
+        layout(predictions.shape, predictions.dtype)
         return predictions, ids
     if isinstance(predictions, Sequence):
+        _check_count(task, len(predictions), count)
         return list(predictions), ids
     raise EvaluationInputError(task, f"Cannot use predictions of type {type(predictions).__name__}.")
 
@@ -196,12 +288,8 @@ def evaluate(task: Union[str, Task], predictions: PredictionsLike, *, source: st
 
     task = get_task(task, **overrides)
     ds = ds if ds is not None else task.open(source=source, root=root)
-    preds, file_ids = load_predictions(task, predictions)
     count = task.n_instances(ds, n)
-    if len(preds) != count:
-        raise EvaluationInputError(task, f"Got {len(preds)} predictions but the task has {count} "
-                                         f"instances{'' if n else ' by default'}; pass n={len(preds)} "
-                                         "to score a different (non-default) number.")
+    preds, file_ids = load_predictions(task, predictions, count)
     given = list(instance_ids) if instance_ids is not None else file_ids
     if given is not None:
         expected = task.instance_ids(ds, count)

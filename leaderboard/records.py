@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -27,9 +28,16 @@ from wemd.leaderboard.metrics import summarize
 RECORD_FORMAT = "wemd-result/1"
 MIN_SEEDS_LEARNED = 3
 
+#: The largest record file read (records are a few kB; this bounds a hostile one).
+MAX_RECORD_BYTES = 1 << 20
+
 _STATS = {"type": "object", "required": ["mean", "std"],
-          "properties": {"mean": {"type": "number"}, "std": {"type": ["number", "null"]},
-                         "se": {"type": ["number", "null"]}, "n": {"type": "integer", "minimum": 1}}}
+          "properties": {"mean": {"type": "number"}, "std": {"type": ["number", "null"], "minimum": 0},
+                         "se": {"type": ["number", "null"], "minimum": 0},
+                         "n": {"type": "integer", "minimum": 1}}}
+_METRICS = {"type": "object", "minProperties": 1, "additionalProperties": _STATS}
+#: Text shown in tables and plots: one short line.
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 200, "not": {"pattern": "[\\x00-\\x1f\\x7f]"}}
 _HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _FP = {"type": "string", "pattern": "^(real|subset|synthetic|simulated):[0-9a-f]{64}$"}
 
@@ -54,21 +62,23 @@ SCHEMA: dict[str, Any] = {
                                 "n": {"type": "integer", "minimum": 1},
                                 "params": {"type": "object"}, "standard": {"type": "boolean"}}},
         "method": {"type": "object", "required": ["name", "kind", "parameters"],
-                   "properties": {"name": {"type": "string", "minLength": 1},
+                   "properties": {"name": _TEXT,
                                   "kind": {"enum": ["classical", "learned"]},
                                   "code_url": {"type": ["string", "null"]},
                                   "parameters": {"type": "object"},
                                   "description": {"type": "string"}}},
-        "metrics": {"type": "object", "minProperties": 1, "additionalProperties": _STATS},
-        "groups": {"type": "object"},
+        "metrics": _METRICS,
+        "groups": {"type": "object", "propertyNames": _TEXT,  # group -> label -> metrics
+                   "additionalProperties": {"type": "object", "propertyNames": _TEXT,
+                                            "additionalProperties": _METRICS}},
         "runs": {"type": "array", "minItems": 1,
                  "items": {"type": "object", "required": ["seed", "metrics", "predictions_sha256"],
                            "properties": {"seed": {"type": ["integer", "null"]},
-                                          "metrics": {"type": "object"},
+                                          "metrics": _METRICS,
                                           "predictions_sha256": _HEX64}}},
         "predictions_sha256": _HEX64,
         "hardware": {"type": "object"},
-        "date": {"type": "string"},
+        "date": _TEXT,
         "package_version": {"type": "string"},
         "notes": {"type": "string"},
     },
@@ -150,7 +160,8 @@ def _nan_to_none(obj: Any) -> Any:
 
 
 def validate(record: dict[str, Any]) -> None:
-    """Raise RecordError naming every schema violation (needs ``wemd[leaderboard]``)."""
+    """Raise RecordError naming every problem: schema violations (needs ``wemd[leaderboard]``),
+    numbers that are not finite, and breakdowns (runs, groups) without the record's metrics."""
     jsonschema = require("jsonschema", "leaderboard")
     validator = jsonschema.Draft202012Validator(SCHEMA)
     errors = sorted(validator.iter_errors(record), key=lambda e: list(e.absolute_path))
@@ -158,13 +169,52 @@ def validate(record: dict[str, Any]) -> None:
         lines = [f"  {'/'.join(map(str, e.absolute_path)) or '(record)'}: {e.message}" for e in errors[:10]]
         raise RecordError("The result record does not match the schema (`wemd leaderboard schema`):\n"
                           + "\n".join(lines))
+    problems = [f"  {where}: {value!r:.40} is not a finite number" for where, value in _numbers(record)
+                if not _finite(value)]
+    metrics = sorted(record["metrics"])
+    breakdowns = [(f"runs/{i}/metrics", run["metrics"]) for i, run in enumerate(record["runs"])]
+    breakdowns += [(f"groups/{g}/{label}", stats) for g, labels in record.get("groups", {}).items()
+                   for label, stats in labels.items()]
+    problems += [f"  {where}: has metrics {sorted(stats)}, the record has {metrics}"
+                 for where, stats in breakdowns if sorted(stats) != metrics]
+    if problems:
+        raise RecordError("The result record holds values no evaluation writes; a record holds "
+                          "finite numbers only and every breakdown has the record's metrics. "
+                          "Re-run the evaluation rather than editing the record:\n"
+                          + "\n".join(problems[:10]))
+
+
+def _numbers(obj: Any, where: str = "") -> Iterator[tuple[str, Union[int, float]]]:
+    """(path, value) of every number in a JSON document."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _numbers(value, f"{where}/{key}" if where else str(key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from _numbers(value, f"{where}/{i}")
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        yield where, obj
+
+
+def _finite(value: Union[int, float]) -> bool:
+    """A float that is not NaN or infinite, or an integer a float can hold."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range, e.g. 10**400
+        return False
 
 
 def read_record(path: Union[str, "os.PathLike[str]"]) -> dict[str, Any]:
-    """Load a record from JSON and validate it."""
+    """Load a record from a JSON file of at most ``MAX_RECORD_BYTES`` and validate it."""
+    if not Path(path).is_file():  # a folder, a pipe or a device is no record (and may never end)
+        raise RecordError(f"No result record file at {path}.")
     try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise ValueError(f"it is larger than {MAX_RECORD_BYTES} bytes, and a record is a few kB")
+        record = json.loads(data)
+    except (OSError, ValueError, RecursionError) as exc:  # JSON, UTF-8 and int-size errors are ValueErrors
         raise RecordError(f"Cannot read a result record from {path}: {exc}") from exc
     if not isinstance(record, dict):
         raise RecordError(f"{path} holds a JSON {type(record).__name__}, not a record object.")

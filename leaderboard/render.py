@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from wemd.files import atomic_path, write_text
+from wemd.files import atomic_path, safe_join, write_text
 from wemd.leaderboard import references as refs
 from wemd.leaderboard.board import SECTIONS, Board, format_stat
 from wemd.leaderboard.instances import label_key
@@ -76,6 +76,30 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
+def _plot_path(out: Path, name: str) -> Path:
+    """``out/plots/{name}.png``; names hold record fields (group names), so they are checked."""
+    return safe_join(out, f"plots/{_slug(name)}.png", "plot name")
+
+
+#: ASCII punctuation (CommonMark lets any be backslash-escaped), and '_' unless it stands between
+#: two letters or digits (intraword, which CommonMark never reads as emphasis).
+_MD_ACTIVE = re.compile(r"[!-/:-@\[-^`{-~]|(?<![^\W_])_|_(?![^\W_])")
+
+
+def _markdown(text: str) -> str:
+    """``text`` as one inert Markdown table cell: whitespace and control characters become one
+    space, ``<``, ``>`` and ``&`` HTML entities, every other punctuation is backslash-escaped,
+    so nothing becomes markup, a link, an image, HTML or a new cell."""
+    text = re.sub(r"[\s\x00-\x1f\x7f]+", " ", text)
+    return _MD_ACTIVE.sub(lambda m: html.escape(m[0]) if m[0] in "<>&" else "\\" + m[0], text)
+
+
+def _mathtext(text: str) -> str:
+    """``text`` shown literally by matplotlib: with usetex off (``render`` sees to it) only an
+    unescaped ``$`` starts mathtext, so every ``$`` is escaped."""
+    return text.replace("$", r"\$")
+
+
 def _savefig(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
@@ -95,7 +119,7 @@ def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
             s = r["metrics"].get(task.primary) or {}
             if s.get("mean") is None:
                 continue
-            labels.append(f"{_name(r)} [{sec}]")
+            labels.append(_mathtext(f"{_name(r)} [{sec}]"))
             values.append(s["mean"])
             errs.append(s.get("std") or 0.0)
             styles.append(sec)
@@ -103,7 +127,7 @@ def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
         return None
     for r in by["reference"]:
         if task.primary in r["metrics"]:
-            labels.append(f"{r['method']} [paper]")
+            labels.append(_mathtext(f"{r['method']} [paper]"))
             values.append(r["metrics"][task.primary]["mean"])
             errs.append(r["metrics"][task.primary]["std"] or 0.0)
             styles.append("reference")
@@ -119,7 +143,7 @@ def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
     ax.set_xlabel(f"{task.primary} ({'lower' if task.lower_is_better else 'higher'} is better); "
                   "hatched: reported, not reproduced")
     ax.set_title(task.name, fontsize=10)
-    return _savefig(fig, out / "plots" / f"{_slug(task.name)}.png")
+    return _savefig(fig, _plot_path(out, task.name))
 
 
 def _group_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
@@ -134,13 +158,13 @@ def _group_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
         labs = sorted(r["groups"].get(key, {}), key=label_key)
         ys = [r["groups"][key][lab][task.primary]["mean"] for lab in labs]
         ax.plot(range(len(labs)), ys, marker="o", ls="-" if r["data"]["provenance"] == "real" else "--",
-                label=f"{_name(r)} [{r['data']['provenance']}]")
-        ax.set_xticks(range(len(labs)), labs, fontsize=7, rotation=20)
-    ax.set_xlabel(key)
+                label=_mathtext(f"{_name(r)} [{r['data']['provenance']}]"))
+        ax.set_xticks(range(len(labs)), [_mathtext(lab) for lab in labs], fontsize=7, rotation=20)
+    ax.set_xlabel(_mathtext(key))
     ax.set_ylabel(task.primary)
-    ax.set_title(f"{task.name} by {key}", fontsize=10)
+    ax.set_title(_mathtext(f"{task.name} by {key}"), fontsize=10)
     ax.legend(fontsize=7)
-    return _savefig(fig, out / "plots" / f"{_slug(task.name)}_by_{_slug(key)}.png")
+    return _savefig(fig, _plot_path(out, f"{task.name}_by_{key}"))
 
 
 def _coverage_plot(board: Board, out: Path) -> Optional[Path]:
@@ -154,7 +178,7 @@ def _coverage_plot(board: Board, out: Path) -> Optional[Path]:
             for r in board.rows(t.name)[sec]:
                 s = r["metrics"].get("rms") or {}
                 if s.get("mean") is not None:
-                    curves.setdefault(f"{_name(r)} [{sec}]", []).append(
+                    curves.setdefault(_mathtext(f"{_name(r)} [{sec}]"), []).append(
                         (1 / t.params["coverage"], s["mean"]))
     if not curves:
         return None
@@ -168,7 +192,7 @@ def _coverage_plot(board: Board, out: Path) -> Optional[Path]:
     ax.set_ylabel("RMS error on [0, 1]")
     ax.set_title("Partial STEM completion: error against coverage", fontsize=10)
     ax.legend(fontsize=7)
-    return _savefig(fig, out / "plots" / "stem_completion_coverage.png")
+    return _savefig(fig, _plot_path(out, "stem_completion_coverage"))
 
 
 def render(out_dir: Union[str, Path], board: Optional[Board] = None) -> list[Path]:
@@ -176,8 +200,12 @@ def render(out_dir: Union[str, Path], board: Optional[Board] = None) -> list[Pat
     import matplotlib
 
     matplotlib.use("Agg")
-    board = board or Board()
-    out = Path(out_dir)
+    with matplotlib.rc_context({"text.usetex": False}):  # plot text is escaped for mathtext
+        return _render(Path(out_dir), board or Board())
+
+
+def _render(out: Path, board: Board) -> list[Path]:
+    """``render`` itself, with matplotlib set up."""
     written: list[Path] = []
     md = ["# WEMD leaderboard", "",
           "Scores are computed by `wemd` from predictions on each task's fixed instances. Paper rows "
@@ -204,7 +232,7 @@ def render(out_dir: Union[str, Path], board: Optional[Board] = None) -> list[Pat
             warn = ' class="warn"' if title.startswith("Synthetic") else ""
             md += [f"**{title}**", "", "| " + " | ".join(header) + " |",
                    "|" + "---|" * len(header)]
-            md += ["| " + " | ".join(c[0].replace("|", "/") for c in row) + " |" for row in rows]
+            md += ["| " + " | ".join(_markdown(c[0]) for c in row) + " |" for row in rows]
             md.append("")
             body += [f"<h3{warn}>{html.escape(title)}</h3>", '<table class="sortable"><thead><tr>'
                      + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
@@ -215,7 +243,7 @@ def render(out_dir: Union[str, Path], board: Optional[Board] = None) -> list[Pat
             if plot:
                 written.append(plot)
                 rel = plot.relative_to(out).as_posix()
-                md += [f"![{plot.stem}]({rel})", ""]
+                md += [f"![{_markdown(plot.stem)}]({rel})", ""]
                 body.append(f'<img src="{rel}" alt="{html.escape(plot.stem)}">')
     written.append(write_text(out / "index.md", "\n".join(md) + "\n"))
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>WEMD leaderboard</title>"
