@@ -23,7 +23,7 @@ import numpy as np
 
 from wemd.errors import WEMDError, close_matches, did_you_mean, require
 from wemd.simulation.cif import Crystal
-from wemd.simulation.geometry import build_specimen, pixel_size
+from wemd.simulation.geometry import build_specimen, check_specimen_size, pixel_size
 from wemd.simulation.multislice import Atoms, Grid, multislice
 from wemd.simulation.physics import interaction_constant, kirkland_table, symbol
 from wemd.simulation.protocol import Protocol, draw_rng
@@ -233,6 +233,7 @@ class CltemBackend:
             raise BackendError(f"this clTEM build sums {self.kernel_terms} Kirkland terms but the "
                                f"variant needs n = {job.protocol.terms}; pass kernel_terms (CLI "
                                "--cltem-terms) only for a build with that kernel")
+        check_specimen_size(job.crystal, job.hyper["width_nm"] * 10.0, job.hyper["depth_nm"] * 10.0)
         with tempfile.TemporaryDirectory(prefix="wemd-cltem-") as tmp:
             tmp = Path(tmp)
             config = tmp / "config.json"

@@ -6,10 +6,20 @@ read once per draw on every worker); it accepts COD's Hermann-Mauguin symbols wi
 choice ("F d -3 m :1"), which ase rejects; it merges the duplicate images of special positions
 when expanding to P1 (``get_all_unit_cell_sites``) and keeps every site's occupancy, which the
 mixed-site sampling needs.
+
+CIFs are input from anyone, so :func:`screen` refuses what no real crystal can be, with the reason
+(the run logs it and goes on): a missing cell (gemmi would silently assume a 1 A cube), lengths
+that are not positive, angles outside (0, 180) degrees or with no volume, non-finite coordinates,
+occupancies that are not probabilities, an atom density outside :data:`DENSITY_RANGE` and atoms
+closer than :data:`MIN_DISTANCE` that could both be present. The names a CIF gives (its
+``_cod_database_code``, else its file name) become output file names, so they go through
+:func:`wemd.files.safe_filename`; a CIF whose name is unusable is refused, never renamed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -20,12 +30,30 @@ import numpy as np
 
 from wemd.catalog import journal_split
 from wemd.errors import WEMDError
+from wemd.files import UnsafeNameError, safe_filename, safe_join
 from wemd.simulation.physics import kirkland_table
 
 #: The COD's address for one CIF is ``{base}{id}.cif``.
 COD_BASE_URL = "https://www.crystallography.net/cod/"
 #: Sites closer than this (Angstrom) in the expanded unit cell are one site with mixed occupancy.
 SITE_TOLERANCE = 0.1
+#: Positions closer than this (Angstrom) cannot both hold an atom: without hydrogen (excluded),
+#: the shortest bonds in real crystals are ~1.1 A (N#N 1.10 A, C#O 1.13 A), so 0.5 A leaves a
+#: factor of two. Closer positions are only allowed as alternatives (a mixed or split site).
+MIN_DISTANCE = 0.5
+#: Slack on occupancies for refinement rounding (e.g. split sites refined to 0.52 + 0.50).
+OCCUPANCY_TOLERANCE = 0.05
+#: Atoms per cubic Angstrom (occupancy-weighted) a real crystal can have. The top: diamond, the
+#: densest solid at ambient pressure, has 0.176; high-pressure phases stay below twice that. The
+#: floor: caesium (0.0086) and solid xenon (0.017) are among the least dense, open frameworks
+#: lie above 0.03; a cell typed in pm instead of A is a million times below.
+DENSITY_RANGE = (0.002, 0.35)
+#: Longest crystal name (bytes): names become parts of output file names such as
+#: ``{index}-{name}.json``, which must stay under the file system's 255 bytes.
+MAX_CRYSTAL_NAME_BYTES = 200
+#: The six CIF tags of a unit cell (Angstrom, degrees); gemmi needs all six.
+CELL_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c",
+             "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma")
 
 
 class CIFError(WEMDError, ValueError):
@@ -63,63 +91,177 @@ class Crystal:
     def has_mixed_sites(self) -> bool:
         return any(len(c) > 1 or sum(o) < 1 - 1e-6 for c, o in zip(self.candidates, self.occupancies))
 
+    @property
+    def volume(self) -> float:
+        """The unit cell's volume in cubic Angstrom."""
+        return float(abs(np.linalg.det(self.cell)))
+
+    @property
+    def atoms_per_cell(self) -> float:
+        """Expected atoms per unit cell, as :func:`sample_occupancy` draws them."""
+        return float(sum(min(sum(o), 1.0) for o in self.occupancies))
+
+
+def printable_name(path: Union[str, os.PathLike]) -> str:
+    """A file's name as text that always prints and encodes: bytes that are not UTF-8 (possible
+    in POSIX file names) are shown as ``\\xNN``."""
+    return os.fsencode(Path(path).name).decode("utf-8", "backslashreplace")
+
 
 def read_cif(path: Union[str, os.PathLike],
              split_of: Callable[[Optional[str]], str] = journal_split) -> Crystal:
     """Read one CIF into a P1 :class:`Crystal`, or raise :class:`CIFError` with the reason.
 
     Rejects structures containing hydrogen or deuterium (as the original study did), elements
-    without Kirkland parameters, and CIFs with no cell or no sites. ``split_of`` maps the journal
-    name to a partition (default: the WEMD journal table).
+    without Kirkland parameters, CIFs with no sites, what :func:`screen` refuses, and names
+    (file name; ``_cod_database_code``, else the file name, which names the outputs) that are
+    not safe file names. ``split_of`` maps the journal name to a partition (default: the WEMD
+    journal table); journal names are whitespace-normalised.
     """
     import gemmi
 
     path = Path(path)
+    source = printable_name(path)
     try:
-        block = gemmi.cif.read_file(str(path)).sole_block()
+        safe_filename(path.name, "CIF file name")
+    except UnsafeNameError as exc:
+        raise CIFError(source, f"{exc} Rename the file.") from None
+    try:
+        block = gemmi.cif.read_string(path.read_bytes()).sole_block()
         small = gemmi.make_small_structure_from_block(block)
+    except OSError as exc:
+        raise CIFError(source, f"cannot read the file ({exc.strerror or exc})") from exc
     except (RuntimeError, ValueError, IndexError) as exc:
-        raise CIFError(path.name, f"unreadable CIF ({exc})") from exc
+        raise CIFError(source, f"unreadable CIF ({exc})") from exc
 
     def value(tag: str) -> Optional[str]:
         raw = block.find_value(tag)
         return gemmi.cif.as_string(raw) if raw not in (None, "?", ".") else None
 
     journal, cod_id = value("_journal_name_full"), value("_cod_database_code")
+    journal = " ".join(journal.split()) if journal is not None else None  # no newlines kept
+    name = cod_id or path.stem
+    try:
+        safe_filename(name, "CIF id (_cod_database_code, else the file name)")
+    except UnsafeNameError as exc:
+        raise CIFError(source, str(exc)) from None
+    if len(name.encode("utf-8")) > MAX_CRYSTAL_NAME_BYTES:
+        raise CIFError(source, f"CIF id {name[:40]!r}... is longer than {MAX_CRYSTAL_NAME_BYTES} "
+                               "bytes; output file names are made from it: shorten it")
     formula = value("_chemical_formula_sum") or ""
     if any(re.fullmatch(r"[HD][\d.]*", token) for token in formula.split()):
-        raise CIFError(path.name, f"formula {formula!r} contains hydrogen or deuterium; "
-                                  "excluded as in the original study")
-    cell = small.cell
-    if cell.volume <= 0 or not np.isfinite(cell.volume) or cell.a <= 0:
-        raise CIFError(path.name, "no valid unit cell (_cell_length_* / _cell_angle_*)")
+        raise CIFError(source, f"formula {formula!r} contains hydrogen or deuterium; "
+                               "excluded as in the original study")
     if small.spacegroup is None and not small.symops:
-        raise CIFError(path.name, "no space group or symmetry operators; cannot expand to P1")
+        raise CIFError(source, "no space group or symmetry operators; cannot expand to P1")
     sites = small.get_all_unit_cell_sites()
     if not len(sites):
-        raise CIFError(path.name, "no atom sites")
+        raise CIFError(source, "no atom sites")
     table = kirkland_table()
     numbers, frac, occ = [], [], []
     for site in sites:
         z = site.element.atomic_number
-        name = site.type_symbol or site.element.name
+        symbol = site.type_symbol or site.element.name
         if z == 1:  # gemmi reads both H and D as Z = 1
-            raise CIFError(path.name, f"contains hydrogen or deuterium (site {site.label}); "
-                                      "excluded as in the original study")
+            raise CIFError(source, f"contains hydrogen or deuterium (site {site.label}); "
+                                   "excluded as in the original study")
         if z not in table:
-            raise CIFError(path.name, f"element {name!r} (site {site.label}) has no Kirkland "
-                                      "parameters")
+            raise CIFError(source, f"element {symbol!r} (site {site.label}) has no Kirkland "
+                                   "parameters")
         numbers.append(z)
         frac.append([site.fract.x % 1.0, site.fract.y % 1.0, site.fract.z % 1.0])
         occ.append(float(site.occ))
-    matrix = np.array(cell.orth.mat.tolist()).T  # columns of orth are a, b, c
+    matrix = np.array(small.cell.orth.mat.tolist()).T  # columns of orth are a, b, c
+    parameters = [_number(block.find_value(tag)) for tag in CELL_TAGS]
+    reason = screen(parameters, matrix, np.array(frac), np.array(occ), [s.label for s in sites])
+    if reason:
+        raise CIFError(source, reason)
     groups = group_sites(np.array(frac), matrix)
     fractional = np.array([np.array(frac)[g[0]] for g in groups])
     candidates = [tuple(numbers[i] for i in g) for g in groups]
     occupancies = [tuple(occ[i] for i in g) for g in groups]
-    return Crystal(name=cod_id or path.stem, cell=matrix, fractional=fractional,
+    return Crystal(name=name, cell=matrix, fractional=fractional,
                    candidates=candidates, occupancies=occupancies, journal=journal, cod_id=cod_id,
                    formula=formula, split=split_of(journal))
+
+
+def _number(raw: Optional[str]) -> float:
+    """A CIF number (standard uncertainty dropped); NaN where absent, '?', '.' or not a number."""
+    import gemmi
+
+    return math.nan if raw is None else float(gemmi.cif.as_number(raw))
+
+
+def screen(parameters: Sequence[float], cell: np.ndarray, fractional: np.ndarray,
+           occupancies: np.ndarray, labels: Sequence[str]) -> Optional[str]:
+    """Why a P1 structure cannot be a real crystal, or None if it can.
+
+    ``parameters``: a, b, c (Angstrom), alpha, beta, gamma (degrees) as the CIF states them (NaN
+    where missing); ``cell``: lattice vectors as rows; one row of ``fractional`` coordinates, one
+    occupancy and one label per P1 site. Bounds: :data:`DENSITY_RANGE`, :data:`MIN_DISTANCE`,
+    :data:`OCCUPANCY_TOLERANCE`.
+    """
+    from scipy.spatial import cKDTree
+
+    params = np.asarray(parameters, dtype=np.float64)
+    if not np.all(np.isfinite(params)):
+        return ("no unit cell: the CIF needs numbers for all of " + ", ".join(CELL_TAGS)
+                + " (without them gemmi assumes a 1 Angstrom cube)")
+    lengths, angles = params[:3], params[3:]
+    if np.any(lengths <= 0):
+        return f"cell lengths {lengths.tolist()} must all be positive (Angstrom)"
+    if np.any((angles <= 0) | (angles >= 180)):
+        return f"cell angles {angles.tolist()} must each lie strictly between 0 and 180 degrees"
+    cos = np.cos(np.radians(angles))
+    shape = 1 - np.sum(cos ** 2) + 2 * np.prod(cos)  # (V / abc)^2
+    if shape <= 0:
+        return f"cell angles {angles.tolist()} give the cell no positive volume"
+    bad = np.flatnonzero(~np.all(np.isfinite(fractional), axis=1))
+    if len(bad):
+        return f"non-finite coordinate at site {labels[bad[0]]} (check _atom_site_fract_*)"
+    bad = np.flatnonzero(~(np.isfinite(occupancies) & (occupancies >= 0)
+                           & (occupancies <= 1 + OCCUPANCY_TOLERANCE)))
+    if len(bad):
+        return (f"occupancy {occupancies[bad[0]]} of site {labels[bad[0]]} is not a probability "
+                "(0 to 1)")
+    density = occupancies.sum() / (np.prod(lengths) * math.sqrt(shape))
+    if not DENSITY_RANGE[0] <= density <= DENSITY_RANGE[1]:
+        return (f"density {density:.3g} atoms per cubic Angstrom is outside the range of real "
+                f"crystals, {DENSITY_RANGE[0]} to {DENSITY_RANGE[1]} (diamond, the densest, "
+                "has 0.176): check the cell lengths (Angstrom) and the sites")
+    # every site and its neighbours within MIN_DISTANCE, periodic images included: together they
+    # hold at most one atom, else two atoms would be closer than any real crystal has them
+    n = len(fractional)
+    positions = fractional @ cell
+    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+    images = ((fractional[None, :, :] + shifts[:, None, :]).reshape(-1, 3)) @ cell
+    near = cKDTree(images).query_ball_point(positions, MIN_DISTANCE)
+    for i, found in enumerate(near):
+        total = occupancies[np.asarray(found) % n].sum()
+        if total > 1 + OCCUPANCY_TOLERANCE:
+            d = min(np.linalg.norm(images[j] - positions[i]) for j in found if j != 13 * n + i)
+            return (f"atoms only {d:.2f} Angstrom apart at site {labels[i]} (occupancies summing "
+                    f"to {total:.2f}); positions closer than {MIN_DISTANCE} Angstrom can only be "
+                    "alternatives whose occupancies sum to at most 1: check the coordinates, "
+                    "occupancies and cell")
+    return None
+
+
+def structure_hash(crystal: Crystal) -> str:
+    """A digest of the P1 structure, the same for CIFs that describe one crystal: cell lengths
+    (0.001 A) and angles (0.01 degrees), and the sorted (Z, x, y, z, occupancy) of every site
+    candidate (positions to 1e-4 of the cell, occupancies to 0.001). Names and journals are not
+    part of it."""
+    lengths = np.linalg.norm(crystal.cell, axis=1)
+    unit = crystal.cell / lengths[:, None]
+    angles = np.degrees(np.arccos(np.clip([unit[1] @ unit[2], unit[0] @ unit[2], unit[0] @ unit[1]],
+                                          -1, 1)))
+    rows = [" ".join(f"{v:.3f}" for v in lengths) + " " + " ".join(f"{v:.2f}" for v in angles)]
+    rows += sorted(f"{z} " + " ".join(f"{round(float(x), 4) % 1.0:.4f}" for x in xyz) + f" {o:.3f}"
+                   for xyz, zs, occs in zip(crystal.fractional, crystal.candidates,
+                                            crystal.occupancies)
+                   for z, o in zip(zs, occs))
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 def group_sites(fractional: np.ndarray, cell: np.ndarray,
@@ -182,13 +324,14 @@ def fetch_cod_cifs(ids: Sequence[str], folder: Union[str, os.PathLike],
     out = []
     for cod_id in ids:
         cod_id = str(cod_id).strip()
-        if not cod_id.isdigit():
-            raise CIFError(cod_id, "a COD id is a number such as 1000041")
-        if is_offline() and not (folder / f"{cod_id}.cif").is_file():
+        if not re.fullmatch(r"[0-9]+", cod_id):
+            raise CIFError(repr(cod_id), "a COD id is a number such as 1000041")
+        target = safe_join(folder, f"{cod_id}.cif", "COD id", single=True)
+        if is_offline() and not target.is_file():
             raise CIFError(cod_id, f"{OFFLINE_ENV}=1 forbids downloading it from {base}; unset "
-                                   f"{OFFLINE_ENV} or put {cod_id}.cif into {folder}")
+                                   f"{OFFLINE_ENV} or put {target.name} into {folder}")
         try:
-            path = pooch.retrieve(f"{base}{cod_id}.cif", known_hash=None, fname=f"{cod_id}.cif",
+            path = pooch.retrieve(f"{base}{cod_id}.cif", known_hash=None, fname=target.name,
                                   path=folder, progressbar=progress)
         except Exception as exc:  # requests/HTTP errors come in many types
             raise CIFError(cod_id, f"download from {base}{cod_id}.cif failed ({exc}); check the "

@@ -4,7 +4,8 @@ The zone axis [u v w] is the real-space direction u a + v b + w c. It is turned 
 minimal (Rodrigues) rotation; tilts follow about x, then y, then z. Unit cells are tiled to cover
 the box and atoms outside it are dropped (no periodic wrap). The crystal is padded with 8 A of
 vacuum on every lateral side and 3 A before and after it along the beam, and the pixel size is
-(W + 16 A) / 512.
+(W + 16 A) / 512. A supercell is refused before it is tiled if it would hold more than
+:data:`MAX_ATOMS` atoms.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from wemd.errors import WEMDError
 from wemd.simulation.cif import Crystal, sample_occupancy
 from wemd.simulation.multislice import Atoms
 
@@ -21,6 +23,26 @@ DEPTH_PADDING = 3.0  # Angstrom, entrance and exit
 GRID_SIZE = 512
 #: Unit cells examined per block while tiling (bounds memory for 100 nm deep boxes).
 BLOCK_CELLS = 500_000
+#: Most atoms a supercell may hold. The protocol's largest box is under 10 x 10 x 100 nm
+#: (1e7 cubic Angstrom); at the screen's top density (``DENSITY_RANGE``: 0.35 per cubic
+#: Angstrom, twice diamond's 0.176) that is 3.5 M atoms. 4 M leaves margin and bounds memory
+#: (~130 MB of coordinates); only boxes enlarged by protocol overrides can exceed it.
+MAX_ATOMS = 4_000_000
+
+
+class SpecimenTooLargeError(WEMDError, ValueError):
+    """A supercell that would hold more than :data:`MAX_ATOMS` atoms."""
+
+
+def check_specimen_size(crystal: Crystal, width: float, depth: float) -> None:
+    """Raise :class:`SpecimenTooLargeError` if a ``width`` x ``width`` x ``depth`` (Angstrom) cut
+    of ``crystal`` would hold more than :data:`MAX_ATOMS` atoms (expected count)."""
+    expected = crystal.atoms_per_cell / crystal.volume * width * width * depth
+    if not expected <= MAX_ATOMS:
+        raise SpecimenTooLargeError(
+            f"{crystal.name}: a {width / 10:.3g} x {width / 10:.3g} x {depth / 10:.3g} nm box would "
+            f"hold ~{expected:,.0f} atoms, over the atom limit of {MAX_ATOMS:,} "
+            "(wemd.simulation.geometry.MAX_ATOMS); draw smaller boxes (width_nm, depth_nm)")
 
 
 def pixel_size(width: float, n: int = GRID_SIZE, padding: float = LATERAL_PADDING) -> float:
@@ -66,8 +88,9 @@ def build_specimen(crystal: Crystal, zone: Sequence[int], tilts_deg: Sequence[fl
     """Atoms of a ``width`` x ``width`` x ``depth`` (Angstrom) cut of the oriented crystal, padded.
 
     Mixed-occupancy sites are drawn independently for every tiled copy. The box depth is rounded
-    up to whole slices.
+    up to whole slices. Refuses boxes over :data:`MAX_ATOMS` atoms before tiling.
     """
+    check_specimen_size(crystal, width, depth)
     rot = orientation(crystal.cell, zone, tilts_deg)
     half = np.array([width / 2, width / 2, depth / 2])
     corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half

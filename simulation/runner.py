@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from wemd.files import atomic_path, save_npy, sha256_file, write_json
+from wemd.files import atomic_path, safe_join, save_npy, sha256_file, write_json
 from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split, split_rank
 from wemd.errors import WEMDError
 from wemd.manifest import Manifest, file_entries, read_manifest, write_manifest
-from wemd.simulation.cif import CIFError, Crystal, read_cif, resolve_cifs
+from wemd.simulation.cif import (CIFError, Crystal, printable_name, read_cif, resolve_cifs,
+                                 structure_hash)
 from wemd.simulation.physics import kirkland_citation
 from wemd.simulation.postprocess import SMALL, crop_center, normalise, to_small
 from wemd.simulation.protocol import Protocol, sample_hyperparameters, variant_protocol
@@ -60,9 +61,14 @@ class WaveTask:
         return f"{self.name}-{self.draw}"
 
 
+def _output(folder: Path, name: str) -> Path:
+    """``folder / name`` for a file name made from a CIF's name (checked: never outside)."""
+    return safe_join(folder, name, "output file name", single=True)
+
+
 def _staged(out: Path, task: WaveTask) -> tuple[Path, Path]:
     base = out / WORK / task.run_id / task.split
-    return base / f"{task.key}.npy", base / f"{task.key}.json"
+    return _output(base, f"{task.key}.npy"), _output(base, f"{task.key}.json")
 
 
 def task_done(out: Path, task: WaveTask) -> bool:
@@ -194,20 +200,42 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
 
 def load_crystals(paths: Sequence[Path], split_of: Callable[[Optional[str]], str]
                   ) -> tuple[list[tuple[Path, Crystal]], list[dict[str, Any]]]:
-    """Read every CIF; rejected ones come back as failure records with the reason."""
-    good, failures, seen = [], [], {}
-    for path in paths:
+    """Read every CIF; rejected ones come back as failure records with the reason.
+
+    Duplicates are judged by structure (:func:`~wemd.simulation.cif.structure_hash`), whatever
+    their ids: of CIFs with one structure, the first by (name, file name) is kept, so the
+    outcome never depends on file order. CIFs that give one name (COD id) to different
+    structures are all refused: their outputs would share names and either could be meant.
+    """
+    read, failures = [], []
+
+    def refuse(path: Path, reason: str) -> None:
+        failures.append({"cif": printable_name(path), "stage": "cif", "reason": reason})
+
+    for path in map(Path, paths):
         try:
-            crystal = read_cif(path, split_of)
+            read.append((path, read_cif(path, split_of)))
         except CIFError as exc:
-            failures.append({"cif": Path(path).name, "stage": "cif", "reason": exc.reason})
-            continue
-        if crystal.name in seen:
-            failures.append({"cif": Path(path).name, "stage": "cif", "reason":
-                             f"duplicate of {seen[crystal.name]} (same COD id / name)"})
-            continue
-        seen[crystal.name] = Path(path).name
-        good.append((Path(path), crystal))
+            refuse(path, exc.reason)
+    kept: dict[str, int] = {}  # structure hash -> index into read
+    for i in sorted(range(len(read)), key=lambda i: (read[i][1].name, read[i][0].name,
+                                                     str(read[i][0]), i)):
+        first = kept.setdefault(structure_hash(read[i][1]), i)
+        if first != i:
+            refuse(read[i][0], f"duplicate of {printable_name(read[first][0])} (same structure)")
+    unique = [read[i] for i in sorted(kept.values())]
+    claims: dict[str, list[str]] = {}
+    for path, crystal in unique:
+        claims.setdefault(crystal.name, []).append(printable_name(path))
+    good = []
+    for path, crystal in unique:
+        files = claims[crystal.name]
+        if len(files) == 1:
+            good.append((path, crystal))
+        else:
+            refuse(path, f"{len(files)} CIFs ({', '.join(sorted(files))}) give the id "
+                         f"{crystal.name!r} to different structures; keep one, or give each its "
+                         "own _cod_database_code")
     return good, failures
 
 
@@ -303,7 +331,7 @@ def finalize(out: Path, variant: str, tasks: list[WaveTask], small: bool) -> dic
                 meta["row"] = row
                 name = f"{row}-{task.name}.json"
                 keep.add(name)
-                write_json(meta_dir / name, meta)
+                write_json(_output(meta_dir, name), meta)
             arr.flush()
             del arr
         _clear_stale(meta_dir, keep, ".json")
@@ -316,7 +344,7 @@ def finalize(out: Path, variant: str, tasks: list[WaveTask], small: bool) -> dic
             _link(array_path, out / split / f"{i}.npy")
             meta = json.loads(meta_path.read_text())
             meta["index"] = i
-            write_json(out / split / "meta" / f"{i}-{task.name}.json", meta)
+            write_json(_output(out / split / "meta", f"{i}-{task.name}.json"), meta)
             keep_npy.add(f"{i}.npy")
             keep_meta.add(f"{i}-{task.name}.json")
         _clear_stale(out / split, keep_npy, ".npy")
