@@ -1,8 +1,11 @@
 """``wemd.load(name, split, source="hf", repo=...)``: a wemd export on the Hub or on disk.
 
 Importing this module registers the ``"hf"`` source. Items decode to exactly the native arrays
-through the dataset's encoding (``wemd.export.encoding``); item ids, content digests and
-provenance come from the export, so ``fingerprint()`` equals the native loader's for the same data.
+through the dataset's encoding (``wemd.export.encoding``), and a decoded item of a shape the catalog
+does not give is refused, naming the row. Item ids come from the export and ``fingerprint()`` equals
+the native loader's for the same data, but no digest is taken on trust: each is checked against the
+sha256 of the decoded row (see ``HFSource.get_with_digest``). The card's provenance must be the
+provenance every row states.
 """
 
 from __future__ import annotations
@@ -15,21 +18,24 @@ import numpy as np
 
 from wemd import catalog
 from wemd.api import dataset_from_index, register_source
+from wemd.cards import hf_split
 from wemd.catalog import DatasetSpec
 from wemd.dataset import WEMDDataset
 from wemd.errors import CorruptFileError, DataMissingError, WEMDError, require
 from wemd.export.encoding import encoding_for
 from wemd.export.hf import export_info
 from wemd.home import PathLike
-from wemd.loaders.layouts import SplitIndex
-from wemd.loaders.sources import Source
+from wemd.loaders.layouts import SplitIndex, digest_is_data
+from wemd.loaders.sources import Source, WrongItemError, data_digest, item_problem
 
 
 class HFSource(Source):
     """Rows of one split of a ``datasets.Dataset`` (memory-mapped Arrow), decoded to native items."""
 
-    def __init__(self, spec: DatasetSpec, table: Any):
+    def __init__(self, spec: DatasetSpec, table: Any, where: Path, split: str):
         self.spec, self.table = spec, table
+        self.where, self.split = where, split  # the export, for messages naming a row
+        self.digest_is_data = digest_is_data(spec)
         self.encoding = encoding_for(spec)
         self.col = self.encoding.column
         self.arrays = self.encoding.stored_shape is not None
@@ -82,12 +88,23 @@ class HFSource(Source):
     def __len__(self) -> int:
         return len(self.table)
 
+    def row(self, i: int) -> str:
+        """How messages name row ``i``."""
+        return f"{self.split} row {i} ({self.item_id(i)})"
+
     def get(self, i: int) -> Any:
         if self.arrays:
             views = self._chunks()
             k = bisect.bisect_right(self._starts, i) - 1
             return self.encoding.decode({self.col: np.array(views[k][i - self._starts[k]])})
-        return self.encoding.decode(self.table[i])
+        try:
+            item = self.encoding.decode(self.table[i])
+        except (ValueError, TypeError) as exc:  # e.g. a shape column that does not fit the bytes
+            raise CorruptFileError(self.where, f"{self.row(i)}: undecodable ({exc})") from exc
+        problem = None if self.dtype is None else item_problem(item, self.item_shape, self.dtype)
+        if problem:
+            raise WrongItemError(self.where, f"{self.row(i)}: {problem}")
+        return item
 
     def get_many(self, idx: np.ndarray) -> Any:
         if not self.arrays or not len(idx):
@@ -102,12 +119,33 @@ class HFSource(Source):
     def item_id(self, i: int) -> str:
         return self._column("id")[i]
 
-    def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
-        return self._column("sha256")[i]
+    def digest(self, i: int) -> str:
+        return self.get_with_digest(i)[1]
+
+    def get_with_digest(self, i: int) -> tuple[Any, str]:
+        """The item and its native digest, checked against the sha256 of the decoded row.
+
+        Where the native digest is that of the item itself (array rows), it is recomputed here, so
+        any edit changes the fingerprint. Elsewhere it is the digest of a file (TIFF, .npy, a
+        series folder) whose bytes the pixels do not determine: the row's ``data_sha256`` must
+        then match the decoded item, and the stored file digest is used.
+        """
+        item = self.get(i)
+        data = data_digest(item)
+        column = "sha256" if self.digest_is_data else "data_sha256"
+        if data != self._column(column)[i]:
+            raise CorruptFileError(self.where, f"{self.row(i)}: the sha256 of the decoded item "
+                                   f"differs from the row's {column!r}, so the row was edited or "
+                                   f"damaged; export {self.spec.name} again")
+        return item, data if self.digest_is_data else self._column("sha256")[i]
 
     def metadata(self, i: int) -> dict[str, Any]:
         row = {c: self._column(c)[i] for c in self.encoding.meta_columns}
-        return {"id": self.item_id(i), **self.encoding.metadata(row)}
+        try:
+            meta = self.encoding.metadata(row)
+        except ValueError as exc:
+            raise CorruptFileError(self.where, f"{self.row(i)}: {exc}") from exc
+        return {"id": self.item_id(i), **meta}
 
     def files(self) -> list[Path]:
         return [Path(f["filename"]) for f in self.table.cache_files]
@@ -126,23 +164,38 @@ def load_hf(name: str, split: str = "train", root: Optional[PathLike] = None,
                         f"by `wemd export-hf {name} DIR`.")
     info, where = export_info(name, repo, revision)
     exported = info["splits"]
-    wanted = list(exported) if split == "all" or val_fold is not None else [split]
+    whole = split == "all" or val_fold is not None
+    wanted = [s for s in spec.splits if s in exported] if whole else [split]
     for s in wanted:
         if s not in exported:
             raise DataMissingError(name, Path(str(repo)), f"The export holds splits "
                                    f"{', '.join(exported)}, not {s!r}; export it with "
                                    f"`wemd export-hf {name} DIR --split {s}`.")
     sources: dict[str, Source] = {}
+    at = Path(str(repo)) / name
     for s in wanted:
-        table = datasets.load_dataset(str(repo), name, split=exported[s]["hf_split"],
-                                      revision=revision,
+        table = datasets.load_dataset(str(repo), name, split=hf_split(s), revision=revision,
                                       cache_dir=str(cache_dir) if cache_dir else None)
         if len(table) != exported[s]["num_examples"]:
-            raise CorruptFileError(Path(str(repo)) / name, f"split {s} has {len(table)} rows, the "
+            raise CorruptFileError(at, f"split {s} has {len(table)} rows, the "
                                    f"card says {exported[s]['num_examples']}")
-        sources[s] = HFSource(spec, table)
+        sources[s] = HFSource(spec, table, at, s)
+        _check_provenance(sources[s], info["provenance"])
     return dataset_from_index(spec, split, Path(where), SplitIndex(sources, []),
                               info["provenance"], None, val_fold)
+
+
+def _check_provenance(src: HFSource, card: str) -> None:
+    """Refuse an export whose rows state another provenance than its card.
+
+    Refusing (rather than believing either side) is the only rule under which neither an edited
+    card nor edited rows can make subset, synthetic or simulated data load as real.
+    """
+    rows = set(src._column("provenance"))
+    if rows != {card}:
+        raise CorruptFileError(src.where, f"the card says provenance {card!r} but the rows of split "
+                               f"{src.split} say {', '.join(map(repr, sorted(rows, key=str)))}; the "
+                               "export was edited or damaged: export it again")
 
 
 register_source("hf", load_hf)

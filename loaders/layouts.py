@@ -28,7 +28,7 @@ import numpy as np
 from wemd.catalog import SPLIT_ALIASES, DatasetSpec, journal_split
 from wemd.errors import CorruptFileError, CountMismatchError, LayoutError
 from wemd.loaders.sources import (ArraySource, FileSource, NpyReader, RangeSource, SeriesReader,
-                                  Source, TextReader, TiffReader, natural_key)
+                                  Source, TextReader, TiffReader, natural_key, usable)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -55,8 +55,15 @@ def split_dirs(folder: Path) -> dict[str, Path]:
     return found
 
 
+def digest_is_data(spec: DatasetSpec) -> bool:
+    """Whether the digest of each item is the sha256 of the item itself (array rows of the
+    ``npy_array`` layout), so a copy that stores the items (an export) can recompute it. The other
+    layouts hash whole files, whose bytes a copy of the pixels cannot reproduce."""
+    return set(spec.layouts) == {"npy_array"}
+
+
 def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+    return sorted((usable(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes
                    and not p.name.startswith(".")), key=natural_key)
 
 
@@ -101,8 +108,9 @@ def contiguous_ranges(spec: DatasetSpec, counts: dict[str, int], total: int, whe
     return ranges
 
 
-def index_tiff_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int]) -> SplitIndex:
-    reader = TiffReader(spec.item_shape, spec.dtype)
+def index_tiff_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int],
+                   published: bool = True) -> SplitIndex:
+    reader = TiffReader(spec.item_shape, spec.dtype, free_axes(spec, published))
     notes: list[str] = []
     dirs = split_dirs(folder)
     if dirs:
@@ -127,7 +135,8 @@ def _npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     return arr.shape, arr.dtype
 
 
-def index_npy_array(spec: DatasetSpec, folder: Path, counts: dict[str, int]) -> SplitIndex:
+def index_npy_array(spec: DatasetSpec, folder: Path, counts: dict[str, int],
+                    published: bool = True) -> SplitIndex:
     notes: list[str] = []
     per_split = {SPLIT_ALIASES.get(p.stem.lower(), p.stem.lower()): p
                  for p in _files(folder, (".npy",)) if
@@ -162,7 +171,7 @@ def _check_array(spec: DatasetSpec, path: Path, shape: tuple, dtype: np.dtype) -
         raise LayoutError(f"{spec.name}: {path.name} has dtype {dtype}, expected {spec.dtype}.")
 
 
-_WAVE_META = re.compile(r"^(\d+)-(.+)\.json$")
+_WAVE_META = re.compile(r"^([0-9]+)-(.+)\.json$")
 
 
 def _meta_index(folder: Path) -> dict[int, Path]:
@@ -172,12 +181,13 @@ def _meta_index(folder: Path) -> dict[int, Path]:
     for p in folder.iterdir():
         m = _WAVE_META.match(p.name)
         if m:
-            out[int(m.group(1))] = p
+            out[int(m.group(1))] = usable(p)
     return out
 
 
-def index_wavefunction_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int]) -> SplitIndex:
-    reader = NpyReader(spec.item_shape, spec.dtype)
+def index_wavefunction_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int],
+                           published: bool = True) -> SplitIndex:
+    reader = NpyReader(spec.item_shape, spec.dtype, free_axes(spec, published))
     dirs = split_dirs(folder)
     if not dirs:
         raise LayoutError(f"{spec.name}: {folder} has no split folders; expected "
@@ -185,7 +195,7 @@ def index_wavefunction_dir(spec: DatasetSpec, folder: Path, counts: dict[str, in
     shared_meta = _meta_index(folder / "meta")
     sources, notes = {}, []
     for split, d in dirs.items():
-        files = [p for p in _files(d, (".npy",)) if p.stem.isdigit()]
+        files = [p for p in _files(d, (".npy",)) if re.fullmatch(r"[0-9]+", p.stem)]
         local_meta = _meta_index(d / "meta")
         meta = [local_meta.get(int(p.stem), shared_meta.get(int(p.stem))) for p in files]
         extra = [{"split": split, "index": int(p.stem)} for p in files]
@@ -195,9 +205,10 @@ def index_wavefunction_dir(spec: DatasetSpec, folder: Path, counts: dict[str, in
     return SplitIndex(sources, notes)
 
 
-def index_series_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int]) -> SplitIndex:
-    reader = SeriesReader(spec.item_shape, spec.dtype)
-    items = sorted((p for p in folder.iterdir() if not p.name.startswith(".") and
+def index_series_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int],
+                     published: bool = True) -> SplitIndex:
+    reader = SeriesReader(spec.item_shape, spec.dtype, free_axes(spec, published, (1, 2)))
+    items = sorted((usable(p) for p in folder.iterdir() if not p.name.startswith(".") and
                     (p.is_dir() or p.suffix.lower() in TIFF_SUFFIXES)), key=natural_key)
     notes: list[str] = []
     ranges = contiguous_ranges(spec, counts, len(items), f"{folder}", notes)
@@ -219,14 +230,19 @@ def read_cif_journal(path: Path) -> tuple[Optional[str], Optional[str]]:
             gemmi.cif.as_string(cod) if cod else None)
 
 
-def index_cif_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int]) -> SplitIndex:
+def index_cif_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int],
+                  published: bool = True) -> SplitIndex:
     base = folder / "cifs" if (folder / "cifs").is_dir() else folder
     files = _files(base, (".cif",))
     if not files:
         raise LayoutError(f"{spec.name}: no .cif files in {base}.")
     urls: dict[str, str] = {}
     if (folder / "urls.txt").is_file():
-        for line in (folder / "urls.txt").read_text().split():
+        try:
+            lines = (folder / "urls.txt").read_bytes().decode("utf-8").split()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CorruptFileError(folder / "urls.txt", f"not readable as UTF-8 text ({exc})") from exc
+        for line in lines:
             urls[line.rstrip("/").rsplit("/", 1)[-1].removesuffix(".cif")] = line
     by_split: dict[str, list[tuple[Path, dict]]] = {}
     for path in files:
@@ -256,13 +272,26 @@ INDEXERS = {
 }
 
 
-def index_folder(spec: DatasetSpec, folder: Path, counts: Optional[dict[str, int]] = None) -> SplitIndex:
-    """The split sources of a dataset folder, trying each layout the spec accepts."""
+def free_axes(spec: DatasetSpec, published: bool, image_axes: tuple[int, ...] = (0, 1)
+              ) -> tuple[int, ...]:
+    """Item axes that may differ from the catalog: none for the published data; the image axes
+    for a declared subset, synthetic or simulated build, which may hold square images of another
+    size (as ``Task.fit_to`` expects), never of another rank or aspect."""
+    return () if published or spec.item_shape is None else image_axes
+
+
+def index_folder(spec: DatasetSpec, folder: Path, counts: Optional[dict[str, int]] = None,
+                 published: bool = True) -> SplitIndex:
+    """The split sources of a dataset folder, trying each layout the spec accepts.
+
+    ``published``: the folder claims to be the published data (no manifest, or provenance
+    'real'), so items must have exactly the catalog's shape.
+    """
     counts = counts or spec.splits
     errors = []
     for layout in spec.layouts:
         try:
-            index = INDEXERS[layout](spec, folder, counts)
+            index = INDEXERS[layout](spec, folder, counts, published)
             index.expected = dict(counts)
             return index
         except LayoutError as exc:

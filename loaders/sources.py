@@ -7,6 +7,7 @@ pickles small (PyTorch DataLoader workers) and memory maps reopen lazily in each
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from pathlib import Path
@@ -14,14 +15,65 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from wemd.errors import CorruptFileError
-from wemd.files import sha256_file
+from wemd.errors import CorruptFileError, LayoutError
+from wemd.files import UnsafeNameError, safe_relpath, sha256_file
 
 
 def natural_key(path: Path) -> tuple:
-    """Sort key that orders '2.tif' before '10.tif'."""
-    parts = re.split(r"(\d+)", path.name)
-    return tuple(int(p) if p.isdigit() else p.lower() for p in parts)
+    """Sort key that orders '2.tif' before '10.tif' (ASCII digits only: '²' is text, not a number)."""
+    parts = re.split(r"([0-9]+)", path.name)
+    return tuple(int(p) if k % 2 else p.lower() for k, p in enumerate(parts))
+
+
+def usable(path: Path) -> Path:
+    """``path`` if its name can serve as an item id (UTF-8, no control characters or backslashes),
+    else a LayoutError naming it and the fix."""
+    try:
+        safe_relpath(path.name, "file name", single=True, allow_hidden=True)
+    except UnsafeNameError as exc:
+        raise LayoutError(f"{exc} It is in {path.parent}: rename it to a UTF-8 name without control "
+                          "characters or backslashes.") from None
+    return path
+
+
+def data_digest(item: Any) -> str:
+    """sha256 of an item itself: a text's UTF-8 bytes, or an array's bytes in C order.
+
+    The digest of an array row (``ArraySource``), and what an export stores to check each row.
+    """
+    data = item.encode("utf-8") if isinstance(item, str) else np.ascontiguousarray(item).tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+class WrongItemError(CorruptFileError):
+    """An item of a shape or dtype its dataset does not accept; ``problem`` says which."""
+
+    def __init__(self, path: Path, problem: str):
+        self.problem = problem
+        super().__init__(path, problem)
+
+
+def item_problem(data: np.ndarray, item_shape: Optional[tuple[int, ...]],
+                 dtype: np.dtype, free_axes: tuple[int, ...] = ()) -> Optional[str]:
+    """What is wrong with an item's shape or dtype for its dataset, or None.
+
+    ``item_shape`` None means a 2-D image of any size. ``free_axes`` (for builds that are not the
+    published data) may take another size, the same for all of them (square images stay square).
+    The dtype must be the catalog's (in either byte order); nothing is ever broadcast, reshaped
+    or cast to fit.
+    """
+    if item_shape is not None and data.shape != tuple(item_shape) and (
+            data.ndim != len(item_shape)
+            or any(got != want for k, (got, want) in enumerate(zip(data.shape, item_shape))
+                   if k not in free_axes)
+            or len({data.shape[k] for k in free_axes}) > 1 or not free_axes):
+        other = " (or another square size in a build that is not the published data)" if free_axes else ""
+        return f"shape {data.shape}, expected {tuple(item_shape)}{other}"
+    if item_shape is None and data.ndim != 2:
+        return f"{data.ndim}-D image, expected 2-D"
+    if data.dtype.newbyteorder("=") != dtype:
+        return f"dtype {data.dtype}, expected {dtype}"
+    return None
 
 
 class Source:
@@ -37,13 +89,12 @@ class Source:
         raise NotImplementedError
 
     def get_many(self, idx: np.ndarray) -> Any:
-        """Items at the given positions, stacked when they share a shape, else a list."""
-        if self.item_shape is None or self.dtype is None:
-            return [self.get(int(i)) for i in idx]
-        out = np.empty((len(idx),) + tuple(self.item_shape), dtype=self.dtype)
-        for k, i in enumerate(idx):
-            out[k] = self.get(int(i))
-        return out
+        """Items at the given positions, stacked when they share a shape, else a list (never
+        broadcast into a shape they do not have)."""
+        items = [self.get(int(i)) for i in idx]
+        if self.dtype is None or len({np.shape(x) for x in items}) > 1:
+            return items
+        return np.stack(items) if items else np.empty((0,) + tuple(self.item_shape or ()), self.dtype)
 
     def item_id(self, i: int) -> str:
         raise NotImplementedError
@@ -51,9 +102,13 @@ class Source:
     def metadata(self, i: int) -> dict[str, Any]:
         return {"id": self.item_id(i)}
 
-    def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
-        """sha256 of the item's stored content (from the manifest's hashes when it has them)."""
+    def digest(self, i: int) -> str:
+        """sha256 of the item's stored content, always computed from the bytes (never a listing)."""
         raise NotImplementedError
+
+    def get_with_digest(self, i: int) -> tuple[Any, str]:
+        """The item and its digest; sources that read files do both from one read."""
+        return self.get(i), self.digest(i)
 
     def files(self) -> list[Path]:
         """Every file this source reads, for verification."""
@@ -90,17 +145,23 @@ class FileSource(Source):
         if self.meta_paths is not None and self.meta_paths[i] is not None:
             mp = self.meta_paths[i]
             try:
-                meta.update(json.loads(mp.read_text()))
-            except (OSError, json.JSONDecodeError) as exc:
+                record = json.loads(mp.read_bytes().decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                raise CorruptFileError(mp, f"metadata JSON is not UTF-8 text ({exc})") from exc
+            except (OSError, ValueError) as exc:
                 raise CorruptFileError(mp, f"metadata JSON unreadable ({exc})") from exc
+            if not isinstance(record, dict):
+                raise CorruptFileError(mp, "metadata must be a JSON object {...}, not a "
+                                       f"{type(record).__name__}")
+            meta.update(record)
             meta["meta_path"] = str(mp)
         return meta
 
-    def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
-        entry = (known or {}).get(self.item_id(i))
-        if entry and "sha256" in entry:
-            return entry["sha256"]
+    def digest(self, i: int) -> str:
         return self.reader.digest(self.paths[i])
+
+    def get_with_digest(self, i: int) -> tuple[Any, str]:
+        return self.reader.read_with_digest(self.paths[i])
 
     def files(self) -> list[Path]:
         extra = [p for p in (self.meta_paths or []) if p is not None]
@@ -150,8 +211,8 @@ class ArraySource(Source):
     def metadata(self, i: int) -> dict[str, Any]:
         return {"id": self.item_id(i), "path": str(self.path), "row": self.start + i}
 
-    def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
-        return hashlib.sha256(np.ascontiguousarray(self.array[self.start + i]).tobytes()).hexdigest()
+    def digest(self, i: int) -> str:
+        return data_digest(self.array[self.start + i])
 
     def files(self) -> list[Path]:
         return [self.path]
@@ -194,9 +255,13 @@ class ConcatSource(Source):
             meta["split"] = self.names[self._part(i)]
         return meta
 
-    def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
+    def digest(self, i: int) -> str:
         part, j = self._locate(i)
-        return part.digest(j, known)
+        return part.digest(j)
+
+    def get_with_digest(self, i: int) -> tuple[Any, str]:
+        part, j = self._locate(i)
+        return part.get_with_digest(j)
 
     def files(self) -> list[Path]:
         seen: dict[Path, None] = {}
@@ -224,8 +289,11 @@ class RangeSource(Source):
     def metadata(self, i: int) -> dict[str, Any]:
         return self.inner.metadata(self.start + i)
 
-    def digest(self, i: int, known: Optional[dict[str, dict]] = None) -> str:
-        return self.inner.digest(self.start + i, known)
+    def digest(self, i: int) -> str:
+        return self.inner.digest(self.start + i)
+
+    def get_with_digest(self, i: int) -> tuple[Any, str]:
+        return self.inner.get_with_digest(self.start + i)
 
     def files(self) -> list[Path]:
         if isinstance(self.inner, FileSource):
@@ -233,59 +301,107 @@ class RangeSource(Source):
         return self.inner.files()
 
 
-class ItemReader:
-    """Reads one item from one path and checks what it read."""
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CorruptFileError(path, str(exc)) from exc
 
-    def __init__(self, item_shape: Optional[tuple[int, ...]], dtype: Optional[str]):
+
+class ItemReader:
+    """Reads one item from one path and refuses a shape or dtype the catalog does not accept."""
+
+    def __init__(self, item_shape: Optional[tuple[int, ...]], dtype: Optional[str],
+                 free_axes: tuple[int, ...] = ()):
         self.item_shape = tuple(item_shape) if item_shape is not None else None
         self.dtype = np.dtype(dtype) if dtype not in (None, "str") else None
+        self.free_axes = tuple(free_axes)
+
+    def decode(self, src: Any, path: Path) -> Any:
+        """The item as stored in ``src``: the file at ``path``, or its bytes in a BytesIO."""
+        raise NotImplementedError
+
+    def check(self, data: Any, path: Path) -> Any:
+        """``data`` converted explicitly to the catalog dtype, or WrongItemError naming ``path``."""
+        problem = item_problem(data, self.item_shape, self.dtype, self.free_axes)
+        if problem:
+            raise WrongItemError(path, problem)
+        return data.astype(self.dtype, copy=False)
 
     def read(self, path: Path) -> Any:
-        raise NotImplementedError
+        return self.check(self.decode(path, path), path)
+
+    def read_with_digest(self, path: Path) -> tuple[Any, str]:
+        """The item and the sha256 of its file, from one read of the file."""
+        data = _read_bytes(path)
+        return self.check(self.decode(io.BytesIO(data), path), path), hashlib.sha256(data).hexdigest()
 
     def digest(self, path: Path) -> str:
         return sha256_file(path)
 
 
-class TiffReader(ItemReader):
-    def read(self, path: Path) -> np.ndarray:
-        import tifffile
+def _imread(src: Any, path: Path) -> np.ndarray:
+    import tifffile
 
-        try:
-            data = tifffile.imread(path)
-        except Exception as exc:  # tifffile raises several types for damaged files
-            raise CorruptFileError(path, f"TIFF unreadable ({type(exc).__name__}: {exc})") from exc
-        return data.astype(self.dtype or np.float32, copy=False)
+    try:
+        return tifffile.imread(src)
+    except Exception as exc:  # tifffile raises several types for damaged files
+        raise CorruptFileError(path, f"TIFF unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+class TiffReader(ItemReader):
+    def decode(self, src: Any, path: Path) -> np.ndarray:
+        return _imread(src, path)
 
 
 class NpyReader(ItemReader):
-    def read(self, path: Path) -> np.ndarray:
+    def decode(self, src: Any, path: Path) -> np.ndarray:
         try:
-            data = np.load(path, allow_pickle=False)
+            return np.load(src, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             raise CorruptFileError(path, f".npy unreadable ({exc})") from exc
-        return data.astype(self.dtype, copy=False) if self.dtype is not None else data
 
 
 class SeriesReader(ItemReader):
-    """A focal series: a folder of TIFF images, or one multi-page TIFF."""
+    """A focal series: a folder of TIFF images (each one frame), or one multi-page TIFF."""
 
-    def read(self, path: Path) -> np.ndarray:
-        import tifffile
+    def frames(self, path: Path) -> list[Path]:
+        if not path.is_dir():
+            return [path]
+        return sorted((usable(f) for f in path.glob("*.tif*")), key=natural_key)
 
-        files = sorted(path.glob("*.tif*"), key=natural_key) if path.is_dir() else [path]
-        try:
-            frames = [tifffile.imread(f) for f in files]
-        except Exception as exc:
-            raise CorruptFileError(path, f"focal series unreadable ({exc})") from exc
-        data = np.concatenate([f.reshape((-1,) + f.shape[-2:]) for f in frames])
-        return data.astype(np.float32, copy=False)
+    def decode(self, src: Any, path: Path) -> np.ndarray:
+        if not path.is_dir():
+            return _imread(src, path)
+        return self.stack([(f, _imread(f, f)) for f in self.frames(path)], path)
+
+    def stack(self, frames: list[tuple[Path, np.ndarray]], path: Path) -> np.ndarray:
+        """The frames of a series folder as one [frames, H, W] array, each frame checked first."""
+        for f, frame in frames:
+            problem = item_problem(frame, None, self.dtype)
+            if problem:
+                raise WrongItemError(path, f"{f.name}: {problem}")
+        shapes = sorted({frame.shape for _, frame in frames})
+        if len(shapes) > 1:
+            raise WrongItemError(path, f"frames of shapes {', '.join(map(str, shapes))}, expected "
+                                       f"{len(frames)} frames of {self.item_shape[1:]}")
+        return np.stack([frame for _, frame in frames]) if frames else np.empty((0, 0, 0), self.dtype)
+
+    def read_with_digest(self, path: Path) -> tuple[Any, str]:
+        if not path.is_dir():
+            return super().read_with_digest(path)
+        h, frames = hashlib.sha256(), []
+        for f in self.frames(path):
+            data = _read_bytes(f)
+            frames.append((f, _imread(io.BytesIO(data), f)))
+            h.update(f.name.encode() + b"\0" + hashlib.sha256(data).hexdigest().encode())
+        return self.check(self.stack(frames, path), path), h.hexdigest()
 
     def digest(self, path: Path) -> str:
         if not path.is_dir():
             return sha256_file(path)
         h = hashlib.sha256()
-        for f in sorted(path.glob("*.tif*"), key=natural_key):
+        for f in self.frames(path):
             h.update(f.name.encode() + b"\0" + sha256_file(f).encode())
         return h.hexdigest()
 
@@ -293,8 +409,9 @@ class SeriesReader(ItemReader):
 class TextReader(ItemReader):
     """CIF files: the item is the file's text."""
 
-    def read(self, path: Path) -> str:
-        try:
-            return path.read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise CorruptFileError(path, str(exc)) from exc
+    def decode(self, src: Any, path: Path) -> str:
+        raw = src if isinstance(src, io.BytesIO) else io.BytesIO(_read_bytes(path))
+        return io.TextIOWrapper(raw, encoding="utf-8", errors="replace").read()  # as read_text()
+
+    def check(self, data: Any, path: Path) -> str:
+        return data

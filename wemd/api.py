@@ -36,15 +36,22 @@ def missing_data_hint(name: str) -> str:
             f"{name}`, or try the package on a generated stand-in with source='synthetic'.")
 
 
-def open_folder(name: str, root: Optional[PathLike] = None) -> tuple[Path, Optional[Manifest], SplitIndex]:
-    """Locate a dataset folder, read its manifest and index its splits."""
+def open_folder(name: str, root: Optional[PathLike] = None, *, published: Optional[bool] = None
+                ) -> tuple[Path, Optional[Manifest], SplitIndex]:
+    """Locate a dataset folder, read its manifest and index its splits.
+
+    ``published``: read items as the published data (exactly the catalog's shapes); default:
+    unless the manifest declares another provenance. ``wemd verify`` always checks them so.
+    """
     spec = catalog.get(name)
     folder = dataset_dir(name, root)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise DataMissingError(name, folder, missing_data_hint(name))
     manifest = read_manifest(folder)
     counts = _expected_counts(spec, manifest, folder)
-    return folder, manifest, index_folder(spec, folder, counts)
+    if published is None:
+        published = manifest is None or manifest.provenance == "real"
+    return folder, manifest, index_folder(spec, folder, counts, published)
 
 
 def _expected_counts(spec: DatasetSpec, manifest: Optional[Manifest], folder: Path) -> dict[str, int]:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
 from wemd.catalog import CATALOG_VERSION, DatasetSpec
 from wemd.loaders.sources import Source
 from wemd.manifest import Manifest
+
+#: A cached fingerprint is trusted only if every file had last changed this long before hashing
+#: began: file times are coarse (a clock tick; 2 s on some file systems), so a file rewritten just
+#: after it was hashed could otherwise keep every time stamp it had (git's "racily clean" files).
+RACY_WINDOW_NS = 2_000_000_000
 
 
 class WEMDDataset:
@@ -83,49 +90,69 @@ class WEMDDataset:
     def item_id(self, i: int) -> str:
         return self.source.item_id(int(i))
 
-    def fingerprint(self, progress: bool = False) -> str:
+    def fingerprint(self, progress: bool = False, *, digests: Optional[Sequence[str]] = None) -> str:
         """sha256 over the catalog version, provenance, item identities and content hashes.
 
         Stable across machines: it depends on the split's items and bytes, not on paths or time.
-        Hashing real data reads every byte once; the result is cached under the data home, keyed
-        by the files' paths, sizes and modification times, so unchanged data is not read again.
+        Content hashes are always computed from the bytes (a manifest's listed hashes are only
+        checked by ``wemd verify``). Hashing reads every byte once; the result is cached under the
+        data home, keyed by each file's path, size, inode, modification and change times, and only
+        trusted for files that had settled before hashing began (see ``RACY_WINDOW_NS``).
+        ``digests``: every item's digest, from a caller that has just hashed the bytes it read
+        (an export), so the data is not read twice.
         """
         from tqdm.auto import tqdm
 
         header = f"wemd-fingerprint/1|catalog {CATALOG_VERSION}|{self.name}|{self.split}|" \
                  f"{self.window or ''}|{self.provenance}|{len(self)}\n"
-        cache = self._fingerprint_cache_path(header)
-        if cache is not None and cache.is_file():
-            return cache.read_text().strip()
+        cache = None
+        if digests is None:
+            started = time.time_ns()  # before the files are examined: later changes show
+            cache, newest = self._fingerprint_cache(header)
+            if cache is not None and cache.is_file():
+                lines = cache.read_text().splitlines()
+                if len(lines) == 2 and lines[1].isdigit() and newest < int(lines[1]) - RACY_WINDOW_NS:
+                    return lines[0]
+            digests = (self.source.digest(i) for i in tqdm(
+                range(len(self)), desc=f"fingerprint {self.name}/{self.split}", disable=not progress,
+                unit="item"))
+        elif len(digests) != len(self):
+            raise ValueError(f"{len(digests)} digests for {len(self)} items of {self.name}/{self.split}")
         h = hashlib.sha256(header.encode())
-        known = self.manifest.files if self.manifest else None
-        for i in tqdm(range(len(self)), desc=f"fingerprint {self.name}/{self.split}",
-                      disable=not progress, unit="item"):
-            h.update(f"{self.source.item_id(i)}:{self.source.digest(i, known)}\n".encode())
+        for i, digest in enumerate(digests):
+            h.update(f"{self.source.item_id(i)}:{digest}\n".encode())
         result = f"{self.provenance}:{h.hexdigest()}"
         if cache is not None:
             from wemd.files import write_text
 
             try:
-                write_text(cache, result)
+                write_text(cache, f"{result}\n{started}\n")
             except OSError as exc:
                 warnings.warn(f"could not cache the fingerprint at {cache}: {exc}", stacklevel=2)
         return result
 
-    def _fingerprint_cache_path(self, header: str) -> Optional[Path]:
-        """Cache file named by a hash of the header and every file's path, size and mtime."""
+    def _fingerprint_cache(self, header: str) -> tuple[Optional[Path], int]:
+        """The cache file for the files as they are now, and the newest of their time stamps.
+
+        The file is named by a hash of the header and every file's path, device, inode, size,
+        modification and change times: a rewrite moves the change time (which utime() cannot set
+        back) and a replacement the inode. (None, 0) when a file cannot be examined.
+        """
         from wemd.home import data_home
 
         key = hashlib.sha256(header.encode())
         if len(self):
             key.update(f"{self.source.item_id(0)}|{self.source.item_id(len(self) - 1)}".encode())
+        newest = 0
         try:
             for path in self.source.files():
                 st = Path(path).stat()
-                key.update(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                key.update(os.fsencode(Path(path).resolve()) + f"|{st.st_dev}|{st.st_ino}|"
+                           f"{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}\n".encode())
+                newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
         except OSError:
-            return None  # a file vanished: hash from scratch and let reading report it
-        return data_home() / ".cache" / "fingerprints" / f"{key.hexdigest()}.txt"
+            return None, 0  # a file vanished: hash from scratch and let reading report it
+        return data_home() / ".cache" / "fingerprints" / f"{key.hexdigest()}.txt", newest
 
     def torch(self, transform: Any = None) -> Any:
         """A ``torch.utils.data.Dataset`` over this split (needs ``wemd[torch]``)."""

@@ -42,24 +42,40 @@ def read_manifest(folder: Path) -> Optional[Manifest]:
     path = Path(folder) / MANIFEST_NAME
     if not path.is_file():
         return None
+
+    def bad(why: str) -> ManifestError:
+        return ManifestError(f"{path}: {why}; fix or delete it.")
+
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise bad(f"not UTF-8 text ({exc})") from exc
+    except (OSError, ValueError) as exc:
         raise ManifestError(f"{path} is not valid JSON ({exc}); fix or delete it.") from exc
+    if not isinstance(raw, dict):
+        raise bad(f"must be a JSON object {{...}}, not a {type(raw).__name__}")
     if raw.get("format") != MANIFEST_FORMAT or "dataset" not in raw:
         raise ManifestError(f"{path} is not a {MANIFEST_FORMAT} manifest (needs 'format' and "
                             "'dataset' keys).")
     provenance = raw.get("provenance", "real")
     if provenance not in PROVENANCES:
         raise ManifestError(f"{path}: provenance {provenance!r} is not one of {PROVENANCES}.")
-    splits = raw.get("splits")
-    if splits is not None and not all(isinstance(v, int) and v >= 0 for v in splits.values()):
+    splits, files = raw.get("splits"), raw.get("files", {})
+    if not isinstance(raw["dataset"], str):
+        raise bad("'dataset' must be a dataset name (a string)")
+    if splits is not None and not (isinstance(splits, dict) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in splits.values())):
         raise ManifestError(f"{path}: 'splits' must map split names to non-negative counts.")
+    if not (isinstance(files, dict) and all(isinstance(e, dict) and isinstance(e.get("sha256", ""), str)
+                                            for e in files.values())):
+        raise bad("'files' must map relative paths to {\"sha256\": hex, \"size\": bytes} objects")
+    for key, kind in (("generator", dict), ("description", str)):
+        if key in raw and not isinstance(raw[key], kind):
+            raise bad(f"'{key}' must be a JSON {'object' if kind is dict else 'string'}")
     if splits is not None:  # JSON writers may sort keys: restore partition order
         splits = dict(sorted(splits.items(), key=lambda kv: split_rank(kv[0])))
-    return Manifest(dataset=raw["dataset"], provenance=provenance, splits=splits,
-                    files=raw.get("files", {}), generator=raw.get("generator", {}),
-                    description=raw.get("description", ""))
+    return Manifest(dataset=raw["dataset"], provenance=provenance, splits=splits, files=files,
+                    generator=raw.get("generator", {}), description=raw.get("description", ""))
 
 
 def file_entries(folder: Path, paths: Iterable[Path]) -> dict[str, dict[str, Any]]:

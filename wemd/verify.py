@@ -67,7 +67,7 @@ def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = No
     spec = catalog.get(name)
     report = Report(name)
     try:
-        folder, manifest, index = open_folder(name, root)
+        folder, manifest, index = open_folder(name, root, published=True)  # catalog shapes
     except WEMDError as exc:
         report.problems.append(Problem(name, str(exc)))
         return report

@@ -23,7 +23,8 @@ encoding           datasets                                         data columns
                    wavefunctions_96x96*, focal_series               (ArrayND float32)
 =================  ===============================================  ============================
 
-Every row starts with ``id``, ``sha256`` and ``provenance`` (``encoding.COMMON_FIELDS``).
+Every row starts with ``id``, ``sha256``, ``data_sha256`` and ``provenance``
+(``encoding.COMMON_FIELDS``).
 
 To change or add a family's encoding: write (or pick) a subclass of ``encoding.Encoding`` with its
 data Features, ``encode``, ``decode``, ``metadata`` columns, Croissant ``fields`` and

@@ -5,8 +5,10 @@ columns, ``encode`` (native item -> row values), ``decode`` (row -> native item,
 the metadata its extra columns carry, and the Croissant fields that describe those columns.
 ``encoding_for(spec)`` picks one from catalog facts; nothing else branches per family.
 
-Every row also carries ``COMMON_FIELDS``: the native item ``id``, its ``sha256`` content digest
-(so the loaded split has the native fingerprint) and its ``provenance``, which no copy can lose.
+Every row also carries ``COMMON_FIELDS``: the native item ``id``, its native ``sha256`` digest
+(so the loaded split has the native fingerprint), ``data_sha256``, the digest of the item itself
+(which the reader recomputes from the decoded row, so an edited row is caught), and its
+``provenance``, which no copy can lose.
 Text columns are plain strings (not ``Json``) so older ``datasets`` releases read the files too.
 Importing this module does not import ``datasets``.
 """
@@ -37,7 +39,10 @@ class Field(NamedTuple):
 #: Columns every row carries, whatever the encoding (all ``Value("string")``).
 COMMON_FIELDS = (
     Field("id", "sc:Text", "the item's id in the native layout (file or array row)"),
-    Field("sha256", "sc:Text", "sha256 of the item's stored content (native digest)"),
+    Field("sha256", "sc:Text", "sha256 of the item's stored content (native digest: its file, or "
+          "its array row)"),
+    Field("data_sha256", "sc:Text", "sha256 of the decoded item: its array's bytes in C order, or "
+          "its text as UTF-8"),
     Field("provenance", "sc:Text", "real, subset, synthetic or simulated"),
 )
 
@@ -158,8 +163,12 @@ class ComplexWave(Encoding):
         return np.ascontiguousarray(row[self.column], dtype=np.float32).view(np.complex64)[..., 0]
 
     def metadata(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The simulation record, parsed (empty if the row has none)."""
-        return json.loads(row["meta"]) if row.get("meta") else {}
+        """The simulation record, parsed (empty if the row has none); ValueError if it is not a
+        JSON object."""
+        record = json.loads(row["meta"]) if row.get("meta") else {}
+        if not isinstance(record, dict):
+            raise ValueError(f"'meta' must be a JSON object {{...}}, not a {type(record).__name__}")
+        return record
 
     def fields(self) -> list[Field]:
         return [Field(self.column, "cr:Float32", "complex64 exit wavefunction as float32 (..., 2): "

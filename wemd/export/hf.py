@@ -21,8 +21,10 @@ from wemd.errors import WEMDError, require
 from wemd.export.encoding import Encoding, encoding_for
 from wemd.files import atomic_path, write_text
 from wemd.home import PathLike
+from wemd.loaders.sources import data_digest
 
-EXPORT_FORMAT = "wemd-hf/1"
+#: /2: rows carry ``data_sha256`` (the reader checks every row against it)
+EXPORT_FORMAT = "wemd-hf/2"
 CARD = "README.md"
 DEFAULT_SHARD_BYTES = 512 << 20
 _ROW_GROUP_BYTES = 64 << 20
@@ -52,9 +54,9 @@ def export_hf(name: str, outdir: PathLike, split: Optional[str] = None, *,
     for s in splits:
         ds = wemd.load(name, s, root=root, source=source)
         info["provenance"] = ds.provenance
-        _write_split(enc, ds, out / name, hf_split(s), feats, shard_bytes, progress)
+        digests = _write_split(enc, ds, out / name, hf_split(s), feats, shard_bytes, progress)
         info["splits"][s] = {"hf_split": hf_split(s), "num_examples": len(ds),
-                             "fingerprint": ds.fingerprint(progress=bool(progress))}
+                             "fingerprint": ds.fingerprint(digests=digests)}
     return write_card(out, spec, feats, info)
 
 
@@ -68,7 +70,8 @@ def _splits_on_disk(name: str, root: Optional[PathLike], source: str) -> list[st
 
 
 def _write_split(enc: Encoding, ds: Any, folder: Path, split: str, feats: Any,
-                 shard_bytes: int, progress: Optional[bool]) -> None:
+                 shard_bytes: int, progress: Optional[bool]) -> list[str]:
+    """Write one split's shards; returns every item's digest, hashed from the bytes it read."""
     from datasets.arrow_writer import ParquetWriter
     from tqdm.auto import tqdm
 
@@ -79,37 +82,44 @@ def _write_split(enc: Encoding, ds: Any, folder: Path, split: str, feats: Any,
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{split}-*.parquet"):
         old.unlink()  # a re-export replaces the split, shard count may differ
+    digests: list[str] = []
     with tqdm(total=len(ds), desc=f"export {ds.name}/{split}", unit="item",
               disable=tqdm_disable(progress)) as bar:
         for k in range(n_shards):
-            _write_table(ParquetWriter, folder / f"{split}-{k:05d}-of-{n_shards:05d}.parquet",
-                         enc, ds, k * per_shard, min(len(ds), (k + 1) * per_shard), feats, bar)
+            path = folder / f"{split}-{k:05d}-of-{n_shards:05d}.parquet"
+            digests += _write_table(ParquetWriter, path, enc, ds, k * per_shard,
+                                    min(len(ds), (k + 1) * per_shard), feats, bar)
+    return digests
 
 
 def _write_table(writer_class: Any, path: Path, enc: Encoding, ds: Any, start: int,
-                 stop: int, feats: Any, bar: Any) -> None:
-    """Rows [start, stop) of ``ds`` into one file at ``path`` (atomically), Parquet or Arrow."""
+                 stop: int, feats: Any, bar: Any) -> list[str]:
+    """Rows [start, stop) of ``ds`` into one file at ``path`` (atomically), Parquet or Arrow;
+    returns the rows' ``sha256`` digests."""
     batch = max(1, _ROW_GROUP_BYTES // enc.item_bytes)
-    known = ds.manifest.files if ds.manifest else None
+    digests: list[str] = []
     with atomic_path(path) as tmp:
         writer = writer_class(path=str(tmp), features=feats, writer_batch_size=batch)
         try:
-            for rows in _row_batches(enc, ds, start, stop, batch, known):
+            for rows in _row_batches(enc, ds, start, stop, batch):
                 writer.write_batch(rows)
+                digests += rows["sha256"]
                 bar.update(len(rows["id"]))
             writer.finalize()
         finally:
             writer.close()
+    return digests
 
 
-def _row_batches(enc: Encoding, ds: Any, start: int, stop: int, batch: int,
-                 known: Optional[dict]) -> Iterator[dict[str, list]]:
+def _row_batches(enc: Encoding, ds: Any, start: int, stop: int,
+                 batch: int) -> Iterator[dict[str, list]]:
+    """Rows of ``batch`` items; each item is read once, and its digests hashed from that read."""
     for a in range(start, stop, batch):
         rows: dict[str, list] = {}
         for i in range(a, min(stop, a + batch)):
-            meta = ds.metadata(i)
-            row = {"id": ds.item_id(i), "sha256": ds.source.digest(i, known),
-                   "provenance": ds.provenance, **enc.encode(ds[i], meta)}
+            item, digest = ds.source.get_with_digest(i)
+            row = {"id": ds.item_id(i), "sha256": digest, "data_sha256": data_digest(item),
+                   "provenance": ds.provenance, **enc.encode(item, ds.metadata(i))}
             for key, value in row.items():
                 rows.setdefault(key, []).append(value)
         yield rows
@@ -155,14 +165,26 @@ def _as_list(value: Any) -> list:
 
 def read_card(folder: Path) -> dict[str, Any]:
     """The YAML front matter of ``folder/README.md``."""
-    return parse_card((Path(folder) / CARD).read_text(), str(Path(folder) / CARD))
+    path = Path(folder) / CARD
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WEMDError(f"{path} is not UTF-8 text ({exc}); is it a wemd export?") from exc
+    return parse_card(text, str(path))
 
 
 def parse_card(text: str, where: str) -> dict[str, Any]:
+    """The YAML front matter of a card's text, which must be a mapping."""
     match = re.match(r"^---\n(.*?)\n---", text, re.S)
     if not match:
         raise WEMDError(f"{where} has no YAML front matter; is it a wemd export?")
-    return yaml.safe_load(match.group(1)) or {}
+    try:
+        front = yaml.safe_load(match.group(1)) or {}
+    except yaml.YAMLError as exc:
+        raise WEMDError(f"{where}: its YAML front matter is not valid YAML ({exc}).") from exc
+    if not isinstance(front, dict):
+        raise WEMDError(f"{where}: its YAML front matter must be a mapping, not a {type(front).__name__}.")
+    return front
 
 
 def to_hf(name: str, split: Optional[str] = None, root: Optional[PathLike] = None,
@@ -217,10 +239,29 @@ def export_info(name: str, repo: PathLike, revision: Optional[str] = None) -> tu
             raise WEMDError(f"Could not read the card of Hub dataset {repo} ({type(exc).__name__}: "
                             f"{exc}); check the name, your network and HF_HUB_OFFLINE.") from exc
         card, where = parse_card(Path(file).read_text(), f"{repo}/{CARD}"), Path(file).parent
-    entry = card.get("wemd_exports", {}).get(name)
-    if entry is None or entry.get("format") != EXPORT_FORMAT:
+    exports = card.get("wemd_exports")
+    entry = exports.get(name) if isinstance(exports, dict) else None
+    if not isinstance(entry, dict):
         raise WEMDError(f"{repo} has no wemd export of {name} (its card lists "
-                        f"{', '.join(card.get('wemd_exports', {})) or 'none'}); export it with "
-                        f"`wemd export-hf {name} DIR`.")
-    return entry, where
+                        f"{', '.join(exports) if isinstance(exports, dict) and exports else 'none'}); "
+                        f"export it with `wemd export-hf {name} DIR`.")
+    return _checked_entry(entry, f"{repo}: the card's export of {name}",
+                          f"re-export it with `wemd export-hf {name} DIR`"), where
+
+
+def _checked_entry(entry: dict[str, Any], what: str, fix: str) -> dict[str, Any]:
+    """A card's ``wemd_exports`` entry, or WEMDError saying what in it a reader cannot use."""
+    from wemd.manifest import PROVENANCES
+
+    if entry.get("format") != EXPORT_FORMAT:
+        raise WEMDError(f"{what} has format {entry.get('format')!r}; this wemd reads "
+                        f"{EXPORT_FORMAT}: {fix}.")
+    if entry.get("provenance") not in PROVENANCES:
+        raise WEMDError(f"{what} gives provenance {entry.get('provenance')!r}, not one of "
+                        f"{', '.join(PROVENANCES)}: {fix}.")
+    splits = entry.get("splits")
+    if not (isinstance(splits, dict) and all(
+            isinstance(v, dict) and isinstance(v.get("num_examples"), int) for v in splits.values())):
+        raise WEMDError(f"{what} must map each split to its 'num_examples': {fix}.")
+    return entry
 

@@ -37,6 +37,18 @@ def write_thumbnails(images: np.ndarray, positions: np.ndarray, folder: Path,
             Image.fromarray(pixels).save(tmp, format="PNG")
 
 
+#: What JSON embedded in a page must not contain literally: "<" and ">" could end the script
+#: element or open a comment ("<!--<script>" swallows the real "</script>"), "&" could start a
+#: character reference, and U+2028/U+2029 end lines in older JavaScript. All become \u escapes,
+#: which JSON.parse reads back as the same characters.
+_HTML_UNSAFE = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
+
+
+def json_for_html(obj: Any) -> str:
+    """``obj`` as JSON that can sit inside a ``<script>`` element of an HTML page as it is."""
+    return json.dumps(obj, separators=(",", ":")).translate(_HTML_UNSAFE)
+
+
 def _metadata(dataset: Any, position: int) -> dict[str, Any]:
     """What the page shows for one item: the dataset's metadata minus local file paths."""
     meta = dataset.metadata(int(position))
@@ -55,8 +67,7 @@ def write_explorer(dmap: DatasetMap, images: np.ndarray, metadata: list[dict[str
             "positions": [int(p) for p in dmap.positions],
             "x": np.round(unit[:, 0], 5).tolist(), "y": np.round(unit[:, 1], 5).tolist(),
             "meta": metadata}
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    page = PAGE.replace("__TITLE__", html.escape(dmap.label)).replace("__DATA__", payload)
+    page = PAGE.replace("__TITLE__", html.escape(dmap.label)).replace("__DATA__", json_for_html(data))
     return write_text(out / "index.html", page)
 
 
