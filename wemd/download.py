@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence
 
 from wemd import catalog
 from wemd.errors import DataMissingError, ManifestError, WEMDError
-from wemd.fetch import OFFLINE_ENV, Bounds, FetchFailed, fetch_verified, first_served, is_offline
+from wemd.fetch import (DEFAULT_WORKERS, OFFLINE_ENV, Bounds, FetchFailed, fetch_verified,
+                        first_served, is_offline)
 from wemd.files import link_or_copy
 from wemd.home import PathLike, dataset_dir
 from wemd.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
@@ -30,8 +31,7 @@ from wemd.mirror import MIRROR_MANIFEST, MirrorManifest, Shard, extract_shard, p
 from wemd.official import default_mirrors, manual_instructions
 
 DOWNLOADS = ".downloads"  # shard cache under the data home, one folder per dataset
-#: Shards streamed at once (network-bound: threads overlap waiting, hashing and writing).
-DEFAULT_WORKERS = 4
+
 
 
 class DownloadError(WEMDError):

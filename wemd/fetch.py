@@ -35,6 +35,8 @@ CHUNK_SIZE = 1 << 20
 MAX_DOCUMENT_BYTES = 128 << 20
 #: Seconds to read such a document (a trickling server is left for the next mirror).
 DOCUMENT_DEADLINE = 300.0
+#: Listed files streamed at once (network-bound: threads overlap waiting, hashing and writing).
+DEFAULT_WORKERS = 4
 T = TypeVar("T")
 
 

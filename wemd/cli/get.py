@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from wemd.cli._args import add_data_options, add_root
+from wemd.fetch import DEFAULT_WORKERS, Bounds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_root(p, "data home (default: WEMD_HOME)")
     p.add_argument("--retries", type=int, default=2, help="retries per shard and mirror")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds without data before giving up")
+    p.add_argument("--deadline", type=float, default=Bounds().deadline,
+                   help="seconds one shard may take, all attempts together (default: %(default)s)")
+    p.add_argument("--min-rate", type=float, default=Bounds().min_rate / 1024,
+                   help="KiB/s a transfer must keep over each minute (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help="shards streamed at once (default: %(default)s)")
     _progress_flags(p)
     p.set_defaults(func=_download)
 
@@ -75,7 +82,8 @@ def _download(args: argparse.Namespace) -> int:
     from wemd.download import download
 
     result = download(args.name, args.split, mirrors=args.mirror, root=args.root,
-                      progress=args.progress, retries=args.retries, timeout=args.timeout)
+                      progress=args.progress, retries=args.retries, timeout=args.timeout,
+                      deadline=args.deadline, min_rate=args.min_rate * 1024, workers=args.workers)
     print(result)
     return 0
 
