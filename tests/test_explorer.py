@@ -27,6 +27,18 @@ def explorer(home):
     return ds, page
 
 
+def wait_until(tab, expression: str, seconds: float = 10.0) -> None:
+    """Poll ``expression`` with page.evaluate: the page's CSP forbids eval, which playwright's
+    wait_for_function needs for every poll after the first (flaky when the first poll fails)."""
+    import time
+
+    end = time.monotonic() + seconds
+    while not tab.evaluate(expression):
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
 def _data(page: Path) -> dict:
     text = page.read_text()
     m = re.search(r'<script id="data" type="application/json">(.*?)</script>', text, re.S)
@@ -71,13 +83,13 @@ def test_hover_zoom_and_pan_in_headless_chromium(explorer, tmp_path):
             errors: list[str] = []
             tab.on("pageerror", lambda e: errors.append(str(e)))
             tab.goto(page.as_uri())
-            tab.wait_for_function("window.wemdExplorer !== undefined")
+            wait_until(tab, "window.wemdExplorer !== undefined")
             target = 7
             box = tab.eval_on_selector("#canvas", "c => { const r = c.getBoundingClientRect(); "
                                        "return [r.left, r.top]; }")
             sx, sy = tab.evaluate(f"window.wemdExplorer.screenPosition({target})")
             tab.mouse.move(box[0] + sx, box[1] + sy)
-            tab.wait_for_function("document.getElementById('preview').complete && "
+            wait_until(tab, "document.getElementById('preview').complete && "
                                   "document.getElementById('preview').naturalWidth === 96")
             assert tab.evaluate("window.wemdExplorer.hovered()") == target
             src = tab.get_attribute("#preview", "src")
@@ -96,7 +108,7 @@ def test_hover_zoom_and_pan_in_headless_chromium(explorer, tmp_path):
             assert region.std() > 20  # the micrograph is drawn, not an empty box
             # zoom about the cursor keeps the hovered point under it; drag pans
             tab.mouse.wheel(0, -400)
-            tab.wait_for_function("window.wemdExplorer.view().scale > 1.5")
+            wait_until(tab, "window.wemdExplorer.view().scale > 1.5")
             sx2, sy2 = tab.evaluate(f"window.wemdExplorer.screenPosition({target})")
             assert abs(sx2 - sx) < 2 and abs(sy2 - sy) < 2
             before = tab.evaluate("window.wemdExplorer.view().tx")
