@@ -55,11 +55,14 @@ def to_symmetric(x: np.ndarray) -> np.ndarray:
 
 
 def bin_label(value: float, edges: tuple[float, ...], unit: str = "") -> str:
-    """Label of the half-open bin [edges[k], edges[k+1]) holding ``value``."""
+    """Label of the half-open bin [edges[k], edges[k+1]) holding ``value``; the last bin is open
+    (>= the last edge), so task parameters hold finite numbers only, as records must."""
     for lo, hi in zip(edges[:-1], edges[1:]):
         if lo <= value < hi:
-            return f"[{lo:g}, {hi:g}){unit}" if math.isfinite(hi) else f">= {lo:g}{unit}"
-    return f"outside [{edges[0]:g}, {edges[-1]:g}){unit}"
+            return f"[{lo:g}, {hi:g}){unit}"
+    if value >= edges[-1]:
+        return f">= {edges[-1]:g}{unit}"
+    return f"below {edges[0]:g}{unit}"
 
 
 def label_key(label: str) -> tuple:
@@ -158,9 +161,13 @@ _META_KEYS = {"voltage": ("voltage_kv", "voltage_used_kv", "voltage"),
 
 
 def _meta_value(meta: dict[str, Any], what: str) -> Any:
-    for key in _META_KEYS[what]:
-        if key in meta and meta[key] is not None:
-            return meta[key]
+    """A grouping quantity from the item's metadata: a top-level key, else one under
+    ``hyperparameters`` (where ``wemd.simulation.runner`` records each wave's draw)."""
+    hyper = meta.get("hyperparameters")
+    for record in (meta, hyper if isinstance(hyper, dict) else {}):
+        for key in _META_KEYS[what]:
+            if record.get(key) is not None:
+                return record[key]
     return None
 
 

@@ -19,16 +19,21 @@ from wemd.leaderboard.board import SECTIONS, Board, format_stat
 from wemd.leaderboard.instances import label_key
 from wemd.leaderboard.tasks import Task, tasks
 
+#: Sorts a table by the clicked header's own column (``cellIndex``, counted within its table):
+#: cells with a numeric ``data-v`` by number, other cells by text after every number.
 _SORT_JS = """<script>
-document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+function wemdSortKey(cell) {
+  var v = parseFloat(cell.dataset.v);
+  return isNaN(v) ? cell.textContent : v;
+}
+document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', function () {
-    var table = th.closest('table'), body = table.tBodies[0];
+    var col = th.cellIndex, body = th.closest('table').tBodies[0];
     var rows = Array.from(body.rows), asc = th.dataset.asc !== '1';
     rows.sort(function (a, b) {
-      var x = a.cells[col].dataset.v || a.cells[col].textContent;
-      var y = b.cells[col].dataset.v || b.cells[col].textContent;
-      var fx = parseFloat(x), fy = parseFloat(y);
-      var c = (isNaN(fx) || isNaN(fy)) ? x.localeCompare(y) : fx - fy;
+      var x = wemdSortKey(a.cells[col]), y = wemdSortKey(b.cells[col]);
+      if (typeof x !== typeof y) return typeof x === 'number' ? -1 : 1;
+      var c = typeof x === 'number' ? x - y : x.localeCompare(y);
       return asc ? c : -c;
     });
     th.dataset.asc = asc ? '1' : '0';
@@ -147,12 +152,15 @@ def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
 
 
 def _group_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
+    """The primary metric per group of the grouping with the most distinct labels across the
+    entries (a grouping in which every instance falls in one label says nothing)."""
     import matplotlib.pyplot as plt
 
     recs = [r for sec, _ in SECTIONS for r in board.rows(task.name)[sec] if r.get("groups")]
     if not recs:
         return None
-    key = next(iter(recs[0]["groups"]))
+    labels = {g: {lab for r in recs for lab in r["groups"].get(g, {})} for g in recs[0]["groups"]}
+    key = max(labels, key=lambda g: len(labels[g]))  # ties: the first grouping
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for r in recs:
         labs = sorted(r["groups"].get(key, {}), key=label_key)

@@ -228,7 +228,7 @@ def _tem(name: str, high: bool) -> Task:
     dose = ({"dose": "uniform", "dose_low": 200.0, "dose_high": 2500.0,
              "dose_bins": [200.0, 500.0, 1000.0, 2500.0]} if high else
             {"dose": "exponential", "dose_offset": 25.0, "dose_scale": 75.0,
-             "dose_bins": [25.0, 50.0, 100.0, 200.0, math.inf]})
+             "dose_bins": [25.0, 50.0, 100.0, 200.0]})  # the last bin is open: >= 200
     extra = () if high else ("Dose = 25 + Exp(beta 75) as in the paper; the authors' evaluation "
                              "script drew U[25, 100) instead.",)
     return Task(name=name, family="tem_denoise",

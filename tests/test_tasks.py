@@ -142,3 +142,17 @@ def test_phase_instances_and_groups(home):
     assert inp["amplitude"].min() >= 1  # amplitude 1 + 0.3 * structured
     assert groups["voltage"].endswith("kV") and groups["zone"] == "[0 0 1]"
     assert groups["depth"].endswith("nm") and math.isfinite(float(groups["voltage"].split()[0]))
+
+
+def test_every_task_definition_is_finite_json_so_its_records_validate(home):
+    import json
+
+    from wemd.baselines import run_baseline
+    from wemd.leaderboard import validate
+
+    for task in tasks().values():
+        json.dumps(task.describe(), allow_nan=False, default=str)  # no inf/NaN in any protocol
+    make_structured("tem_full", home, {"train": 1, "val": 1, "test": 2})
+    record = run_baseline("tem_denoise_low_dose", "gaussian", n=2, crop=64, progress=False)
+    validate(record)  # the low-dose bins end open (>= 200 e/px), not at an infinite edge
+    assert any(label.startswith((">= 200", "[")) for label in record["groups"]["dose"])

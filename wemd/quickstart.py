@@ -8,6 +8,7 @@ and says where all of it is. Everything it writes is marked synthetic.
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,11 @@ def run_baselines(board_path: PathLike, *, root: Optional[PathLike], scale: str,
     return scores
 
 
+def show_board_command(board: PathLike) -> str:
+    """The shell command that prints a board's tables (the default board is another one)."""
+    return f"wemd leaderboard show --board {shlex.quote(str(Path(board).resolve()))}"
+
+
 def quickstart(out: Optional[PathLike] = None, *, root: Optional[PathLike] = None,
                scale: str = "small", seed: int = 0, n: int = DEFAULT_N,
                tasks: Optional[Sequence[str]] = None, all_methods: bool = False,
@@ -169,6 +175,7 @@ def quickstart(out: Optional[PathLike] = None, *, root: Optional[PathLike] = Non
     echo(f"  data (synthetic)   {base}")
     echo(f"  leaderboard page   {result.leaderboard}")
     echo(f"  board entries      {result.board}")
+    echo(f"  see the board      {show_board_command(result.board)}")
     echo(f"  example figure     {result.figure}")
     echo(f"  summary JSON       {out / 'quickstart.json'}")
     echo(f"Load it yourself: wemd.load('stem_crops', 'test', source='synthetic', scale={scale!r}, "
