@@ -7,11 +7,12 @@ config) and an entry in ``registry.json`` (file, sha256, size). ``out_dir`` is t
 folder: serve it as ``{mirror}/pretrained/``.
 
 ``load_pretrained(name)`` accepts a ``.pt`` path, or a registered name: the file is taken from
-the cache (``{data home}/pretrained``) when its sha256 matches, else downloaded with pooch
-from the mirrors (``mirrors=`` or ``$WEMD_MIRRORS``) and checked against the registry's
-sha256. Names come from :data:`PUBLISHED` (shipped with the package) and any ``registry=``
-file given. No weights trained on the published data have been released yet, so
-:data:`PUBLISHED` is empty until they are.
+the cache (``{data home}/pretrained``) when its sha256 matches, else fetched from the mirrors
+(``mirrors=`` or ``$WEMD_MIRRORS``: http(s) base URLs, or local folders as paths or ``file://``
+URLs) and checked against the registry's size and sha256 as it is copied into the cache. Names
+come from :data:`PUBLISHED` (shipped with the package) and any ``registry=`` file given. No
+weights trained on the published data have been released yet, so :data:`PUBLISHED` is empty
+until they are.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def load_pretrained(name: PathLike, *, registry: Optional[PathLike] = None,
 
 def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[str]],
               progress: Optional[bool], retries: int = 2) -> Path:
-    from wemd.fetch import FetchFailed, fetch_verified
+    from wemd.fetch import BadMirror, FetchFailed, fetch_verified, mirror_base
     from wemd.official import default_mirrors
 
     bases = list(mirrors) if mirrors is not None else default_mirrors()
@@ -202,7 +203,10 @@ def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[s
         raise PretrainedError(f"{entry.name} is not in {folder} and no mirror is set: pass "
                               "mirrors=[...] or set WEMD_MIRRORS (files are served from "
                               f"<mirror>/{MIRROR_FOLDER}/{entry.file}).")
-    urls = [f"{base.rstrip('/')}/{MIRROR_FOLDER}/{entry.file}" for base in bases]
+    try:
+        urls = [f"{mirror_base(base)}/{MIRROR_FOLDER}/{entry.file}" for base in bases]
+    except BadMirror as exc:
+        raise PretrainedError(f"Cannot fetch {entry.name}: {exc}") from None
     try:
         return fetch_verified(urls, entry.file, entry.sha256, folder, size=entry.size,
                               progress=progress, retries=retries)

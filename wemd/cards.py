@@ -1,7 +1,9 @@
 """Data cards: one Markdown card per dataset, with YAML front matter usable on the Hugging Face Hub.
 
 Cards are generated from the catalog, so no count is ever written twice; a test checks that the
-files in ``data_cards/`` are what this module renders.
+files in ``data_cards/`` are what this module renders. The card of a copy that is not the whole
+published dataset (a synthetic stand-in, simulated waves, a subset; ``wemd export-hf``) says so
+in its title and first lines and lists that copy's own counts.
 """
 
 from __future__ import annotations
@@ -14,8 +16,21 @@ import yaml
 from wemd import catalog
 from wemd.catalog import DatasetSpec
 
-_HF_SIZE = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+_HF_SIZE = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+            (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
 _HF_SPLIT = {"train": "train", "val": "validation", "test": "test", "all": "train"}
+#: What a copy other than the published dataset is: (title label, first paragraph).
+_NOT_PUBLISHED = {
+    "synthetic": ("synthetic stand-in, not the published data",
+                  "A synthetic stand-in, physically simulated by wemd in the layout of the "
+                  "published data, for demos, tests and CI. Nothing computed on it is a result on "
+                  "WEMD."),
+    "simulated": ("simulated copy, not the published data",
+                  "Wavefunctions simulated by `wemd simulate` with the published protocol, not the "
+                  "published files."),
+    "subset": ("a subset of the published data",
+               "A subset of the published data: {n} of its {total} items."),
+}
 
 
 def hf_split(split: str) -> str:
@@ -25,6 +40,19 @@ def hf_split(split: str) -> str:
 
 def size_category(n: int) -> str:
     return next(label for limit, label in _HF_SIZE if n < limit)
+
+
+def copy_kind(spec: DatasetSpec, provenance: str, counts: dict[str, int]) -> str:
+    """``"real"`` for the whole published dataset, else what a copy with these split ``counts``
+    is: ``"synthetic"``, ``"simulated"`` or ``"subset"`` (real data, but not every split)."""
+    if provenance != "real":
+        return provenance
+    return "real" if set(counts) == set(spec.splits) else "subset"
+
+
+def copy_label(kind: str) -> str:
+    """How a title names a copy of this :func:`copy_kind` (``""`` for the published dataset)."""
+    return _NOT_PUBLISHED[kind][0] if kind in _NOT_PUBLISHED else ""
 
 
 def front_matter(spec: DatasetSpec) -> dict:
@@ -44,17 +72,29 @@ def front_matter(spec: DatasetSpec) -> dict:
     }
 
 
-def render(spec: DatasetSpec, front: Optional[dict] = None) -> str:
-    """The Markdown card of one dataset (``front``: front matter extending ``front_matter(spec)``)."""
+def render(spec: DatasetSpec, front: Optional[dict] = None, *, provenance: str = "real",
+           counts: Optional[dict[str, int]] = None) -> str:
+    """The Markdown card of one dataset (``front``: front matter extending ``front_matter(spec)``).
+
+    ``provenance`` and split ``counts`` (default: the published ones) describe the copy the card
+    is for; any copy but the published dataset says what it is, with its own counts.
+    """
     head = yaml.safe_dump(front if front is not None else front_matter(spec), sort_keys=False)
     shape = "x".join(map(str, spec.item_shape)) if spec.item_shape else "varied"
-    rows = "\n".join(f"| {s} | {n} |" for s, n in spec.splits.items())
+    counts = dict(spec.splits) if counts is None else counts
+    kind = copy_kind(spec, provenance, counts)
+    rows = "\n".join(f"| {s} | {n} |" for s, n in counts.items())
     paper = spec.paper
+    if kind == "real":
+        intro = [f"# {spec.name}", "", spec.description + "."]
+    else:
+        label, what = _NOT_PUBLISHED[kind]
+        intro = [f"# {spec.name}: {label}", "",
+                 what.format(n=sum(counts.values()), total=spec.total), "",
+                 f"The published `{spec.name}` ({spec.total} items): {spec.description}."]
     lines = [
         f"---\n{head}---",
-        f"# {spec.name}",
-        "",
-        spec.description + ".",
+        *intro,
         "",
         "## Contents",
         f"- Family: {spec.family}; item: {spec.dtype} {shape}" +
@@ -62,12 +102,12 @@ def render(spec: DatasetSpec, front: Optional[dict] = None) -> str:
         f"- Physics: {spec.physics}" if spec.physics else None,
         f"- Partition: {spec.partition} ({_partition_text(spec)})",
         f"- Accepted on-disk layouts: {', '.join(spec.layouts)} (see `wemd info {spec.name}`)",
-        f"- Approximate size: {spec.approx_size}" if spec.approx_size else None,
+        f"- Approximate size: {spec.approx_size}" if spec.approx_size and kind == "real" else None,
         "",
         "| split | items |",
         "|---|---|",
         rows,
-        f"| total | {spec.total} |",
+        f"| total | {sum(counts.values())} |",
         "",
     ]
     if spec.notes:

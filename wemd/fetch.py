@@ -13,6 +13,9 @@ Every transfer is bounded (:class:`Bounds`): never more than the listed size, a 
 file, a minimum rate over a sliding window and a timeout without data; each bound names itself
 in the error, and a mirror that breaks one is left for the next. pooch, which hashes a file only
 once it is complete, still fetches what has no listing (COD CIFs); listed files stream here.
+
+A mirror may be a local folder: :func:`mirror_base` turns a path or ``file://`` URL into a base
+URL, and ``file://`` URLs are read like a static server's answers, through the same checks.
 """
 
 from __future__ import annotations
@@ -55,6 +58,66 @@ class BoundExceeded(WEMDError):
 
 class DigestMismatch(WEMDError):
     """The bytes received do not match the listed sha256 (the ``.part`` file is deleted)."""
+
+
+class BadMirror(WEMDError, ValueError):
+    """A mirror that is neither an http(s) URL nor an existing local folder."""
+
+
+def mirror_base(mirror: str) -> str:
+    """A mirror's base URL: http(s) URLs as given; a local folder (a path, relative or absolute,
+    or a ``file://`` URL) as its absolute ``file://`` URL. Anything else raises BadMirror."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    text = str(mirror)
+    url = urlparse(text)
+    if url.scheme.lower() in ("http", "https") and url.netloc:
+        return text.rstrip("/")
+    if url.scheme.lower() == "file" and url.netloc in ("", "localhost"):
+        folder = Path(url2pathname(url.path))
+    else:
+        folder = Path(text).expanduser()
+    if text and folder.is_dir():
+        return folder.resolve().as_uri()
+    raise BadMirror(f"mirror {text!r} is not an http(s):// URL or an existing folder: give the "
+                    "base URL a mirror is served at (https://host/path) or the local folder (or "
+                    "file:// URL) that holds its files.")
+
+
+class _FileAdapter:
+    """Lets requests read ``file://`` URLs as a static server answers: 200 with the whole file
+    and its Content-Length, 404 when there is no such file."""
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        from requests.models import Response
+
+        response = Response()
+        response.url, response.request = request.url, request
+        try:
+            response.raw = open(url2pathname(urlparse(request.url).path), "rb")
+        except OSError as exc:
+            response.status_code, response.reason = 404, f"Not Found ({exc.strerror})"
+            response.raw = io.BytesIO(b"")
+            return response
+        response.status_code, response.reason = 200, "OK"
+        response.headers["Content-Length"] = str(os.fstat(response.raw.fileno()).st_size)
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def _get(url: str, **kwargs: Any) -> Any:
+    """``requests.get``, that also reads ``file://`` URLs (mirrors that are local folders)."""
+    import requests
+
+    with requests.Session() as session:
+        session.mount("file://", _FileAdapter())
+        return session.get(url, **kwargs)
 
 
 def is_offline() -> bool:
@@ -161,8 +224,7 @@ class ListedStream(io.RawIOBase):
         headers = {"Accept-Encoding": "identity"}  # byte ranges of the stored file
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        self.response = requests.get(self.url, headers=headers, stream=True,
-                                     timeout=self.bounds.timeout)
+        self.response = _get(self.url, headers=headers, stream=True, timeout=self.bounds.timeout)
         self.response.raise_for_status()
         if self.response.status_code != 206:
             offset = 0  # the server sends the whole file
@@ -338,7 +400,7 @@ def first_served(urls: Sequence[str], parse: Callable[[bytes, str], T], *, retri
     for url in urls:
         for attempt in range(retries + 1):
             try:
-                with requests.get(url, timeout=timeout, stream=True) as r:
+                with _get(url, timeout=timeout, stream=True) as r:
                     r.raise_for_status()
                     return parse(_capped_body(r, url), url), url
             except WEMDError as exc:

@@ -15,13 +15,17 @@ def _data_options(p: argparse.ArgumentParser, split: str) -> None:
 
 
 def _embedding_options(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--embedding", default=default, choices=("pca", "vae"),
-                   help=f"PCA (50 components) or the paper's VAE (default: {default})")
+    auto = ("auto",) if default == "auto" else ()
+    p.add_argument("--embedding", default=default, choices=auto + ("pca", "vae"),
+                   help="PCA (50 components) or the paper's VAE"
+                        + (", or auto: a VAE index already cached for this data, else PCA"
+                           if auto else "") + f" (default: {default})")
     p.add_argument("--iterations", type=int, default=None,
-                   help="VAE training iterations (default: 1000; the paper ran 600000)")
+                   help="VAE training iterations, with --embedding vae (default: 1000, tens of "
+                        "minutes on a CPU; the paper ran 600000)")
     p.add_argument("--paper-schedule", action="store_true",
                    help="train the VAE with the paper's full schedule (hours on a GPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the embedding (default: 0)")
 
 
 def _map_options(p: argparse.ArgumentParser) -> None:
@@ -56,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="PNG of the query and its hits")
     p.add_argument("--rebuild", action="store_true", help="rebuild the cached index")
     _data_options(p, "all")
-    _embedding_options(p, "vae")
+    _embedding_options(p, "auto")
     p.set_defaults(func=_search)
 
 
@@ -125,6 +129,11 @@ def _explore(args: argparse.Namespace) -> int:
     return 0
 
 
+_HOW = {"pca": "PCA; --embedding vae searches by the paper's VAE (trained once, tens of minutes "
+               "on a CPU; later searches use it)",
+        "vae": "the paper's VAE (a cached index is used until --rebuild; --embedding pca for PCA)"}
+
+
 def _search(args: argparse.Namespace) -> int:
     from wemd.viz.search import search
 
@@ -132,8 +141,9 @@ def _search(args: argparse.Namespace) -> int:
                   view=args.view, root=args.root, source=args.source, out=args.out,
                   vae=_vae_config(args), rebuild=args.rebuild)
     for h in hits:
-        print(f"{h.rank:>3}  {h.item_id:<40}  distance {h.distance:.4g}  "
+        print(f"{h.rank:>3}  {h.item_id:<40}  {h.split_item:<12}  distance {h.distance:.4g}  "
               f"({h.metadata.get('provenance', '')})")
+    print(f"nearest by {_HOW[hits[0].method]}")
     if args.out:
         print(f"wrote {args.out}")
     return 0

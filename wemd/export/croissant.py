@@ -4,6 +4,11 @@ The record set describes the Parquet layout that ``wemd export-hf`` writes (one 
 arrays with ``isArray``/``arrayShape``); the distribution lists that layout as a file set and,
 when given, every file of an export folder and of a mirror with its sha256 and size. Nothing
 here needs mlcroissant; the tests validate the output with it.
+
+Without ``base_url`` the JSON may be saved anywhere (``wemd croissant NAME --export DIR > x.json``
+cannot know where the shell puts it): files are named by absolute paths, and the Parquet file set
+is contained in the export folder itself, described as Hugging Face describes its repositories
+(a ``git+https`` object read in place), so readers find the records wherever the JSON lies.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from wemd.home import PathLike
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 LICENSE_URL = "https://creativecommons.org/licenses/by/4.0/"
+#: A folder has no digest; Hugging Face's Croissant files use this placeholder for repositories.
+NO_DIGEST = "https://github.com/mlcommons/croissant/issues/80"
 
 # The Croissant vocabulary: schema.org terms plus the cr: namespace (as the Croissant spec lists it).
 CONTEXT: dict[str, Any] = {
@@ -30,10 +37,10 @@ CONTEXT: dict[str, Any] = {
     "data": {"@id": "cr:data", "@type": "@json"}, "examples": {"@id": "cr:examples", "@type": "@json"},
     "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
     **{term: f"cr:{term}" for term in (
-        "citeAs", "column", "equivalentProperty", "extract", "field", "fileProperty", "fileObject",
-        "fileSet", "format", "includes", "isLiveDataset", "jsonPath", "key", "md5", "parentField",
-        "path", "recordSet", "references", "regex", "repeated", "replace", "samplingRate",
-        "separator", "source", "subField", "transform")},
+        "citeAs", "column", "containedIn", "equivalentProperty", "extract", "field", "fileProperty",
+        "fileObject", "fileSet", "format", "includes", "isLiveDataset", "jsonPath", "key", "md5",
+        "parentField", "path", "recordSet", "references", "regex", "repeated", "replace",
+        "samplingRate", "separator", "source", "subField", "transform")},
 }
 
 
@@ -41,19 +48,29 @@ def croissant(name: str, export: Optional[PathLike] = None, mirror: Optional[Pat
               base_url: Optional[str] = None) -> dict[str, Any]:
     """The Croissant JSON-LD of ``name``.
 
-    ``export``: a ``wemd export-hf`` folder whose Parquet shards are listed with sha256;
+    ``export``: a ``wemd export-hf`` folder whose Parquet shards are listed with sha256, and
+    whose records are read from that folder wherever the JSON is saved (unless ``base_url``);
     ``mirror``: a ``wemd mirror build`` folder whose tar shards are listed likewise;
-    ``base_url``: where those folders are served (default: URLs relative to the folder).
+    ``base_url``: where those folders are served (default: absolute paths on this machine).
+    Without ``export`` the file set is found beside the JSON (save it in an export folder).
     """
     spec = catalog.get(name)
     file_set = f"{name}-parquet"
-    distribution: list[dict[str, Any]] = [{
+    parquet: dict[str, Any] = {
         "@type": "cr:FileSet", "@id": file_set, "name": file_set,
         "description": "Parquet shards written by `wemd export-hf`, one config per dataset.",
-        "encodingFormat": "application/x-parquet", "includes": f"{name}/*.parquet"}]
+        "encodingFormat": "application/x-parquet", "includes": f"{name}/*.parquet"}
+    distribution: list[dict[str, Any]] = [parquet]
     if export is not None:
-        distribution += _file_objects(Path(export), sorted((Path(export) / name).glob("*.parquet")),
-                                      "application/x-parquet", base_url)
+        folder = Path(export).resolve()
+        shards = sorted((folder / name).glob("*.parquet"))
+        if not shards:
+            raise WEMDError(f"{folder} holds no {name}/*.parquet; write them with `wemd export-hf "
+                            f"{name} {export}`.")
+        if base_url is None:
+            distribution.insert(0, _export_folder(name, folder))
+            parquet["containedIn"] = {"@id": f"{name}-export"}
+        distribution += _file_objects(folder, shards, "application/x-parquet", base_url)
     if mirror is not None:
         from wemd.mirror import MIRROR_MANIFEST
 
@@ -86,12 +103,21 @@ def croissant(name: str, export: Optional[PathLike] = None, mirror: Optional[Pat
     }
 
 
+def _export_folder(name: str, folder: Path) -> dict[str, Any]:
+    """The export folder on this machine as the container of its Parquet file set."""
+    return {"@type": "cr:FileObject", "@id": f"{name}-export", "name": f"{name}-export",
+            "description": "The `wemd export-hf` folder on this machine, read in place like a "
+                           "checked-out repository.",
+            "contentUrl": str(folder), "encodingFormat": "git+https", "sha256": NO_DIGEST}
+
+
 def _file_objects(base: Path, paths: list[Path], fmt: str, base_url: Optional[str]) -> list[dict[str, Any]]:
+    """Each file with its size and sha256, at ``base_url`` or (default) its absolute path."""
     out = []
     for p in paths:
         rel = p.relative_to(base).as_posix()
         out.append({"@type": "cr:FileObject", "@id": rel, "name": rel, "encodingFormat": fmt,
-                    "contentUrl": f"{base_url.rstrip('/')}/{rel}" if base_url else rel,
+                    "contentUrl": f"{base_url.rstrip('/')}/{rel}" if base_url else str(p.resolve()),
                     "contentSize": f"{p.stat().st_size} B", "sha256": sha256_file(p)})
     return out
 

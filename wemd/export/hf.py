@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional
 import yaml
 
 from wemd import catalog
-from wemd.cards import front_matter, hf_split, render
+from wemd.cards import copy_kind, copy_label, front_matter, hf_split, render, size_category
 from wemd.catalog import DatasetSpec
 from wemd.errors import WEMDError, require
 from wemd.export.encoding import Encoding, encoding_for
@@ -126,7 +126,11 @@ def _row_batches(enc: Encoding, ds: Any, start: int, stop: int,
 
 
 def write_card(out: Path, spec: DatasetSpec, feats: Any, info: dict[str, Any]) -> Path:
-    """Write (or extend) ``out/README.md`` with this dataset's config, features and provenance."""
+    """Write (or extend) ``out/README.md`` with this dataset's config, features and provenance.
+
+    Title, first lines, split table and size category describe what was exported: a synthetic,
+    simulated or partial export says what it is and gives its own counts, never the published ones.
+    """
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
     existing = read_card(out) if (out / CARD).is_file() else {}
@@ -144,11 +148,14 @@ def write_card(out: Path, spec: DatasetSpec, feats: Any, info: dict[str, Any]) -
     front["configs"] = sorted(others + [config], key=lambda c: c["config_name"])
     front["dataset_info"] = sorted(other_infos + [ds_info], key=lambda c: c["config_name"])
     front["wemd_exports"] = exports
-    for key in ("size_categories", "tags"):
-        front[key] = sorted(set(front[key]) | set(existing.get(key, [])))
-    if len(exports) > 1:
-        front["pretty_name"] = "WEMD: " + ", ".join(sorted(exports))
-    body = render(spec, front)
+    counts = {n: {s: v["num_examples"] for s, v in e["splits"].items()} for n, e in exports.items()}
+    kinds = {n: copy_kind(catalog.get(n), e["provenance"], counts[n]) for n, e in exports.items()}
+    names = [n + (f" ({copy_label(k)})" if k != "real" else "") for n, k in sorted(kinds.items())]
+    front["pretty_name"] = ("WEMD " if len(names) == 1 else "WEMD: ") + ", ".join(names)
+    front["size_categories"] = [size_category(sum(sum(c.values()) for c in counts.values()))]
+    families = {catalog.get(n).family for n in exports}
+    front["tags"] = sorted(set(front["tags"]) | families | (set(kinds.values()) - {"real"}))
+    body = render(spec, front, provenance=info["provenance"], counts=counts[spec.name])
     listing = "\n".join(f"- `{n}` ({e['provenance']} data): "
                         + ", ".join(f"{v['hf_split']} {v['num_examples']}" for v in e["splits"].values())
                         for n, e in sorted(exports.items()))
