@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 from wemd import catalog
 from wemd.catalog import DatasetSpec
 from wemd.dataset import WEMDDataset
-from wemd.errors import DataMissingError, ManifestError, UnknownSplitError
+from wemd.errors import DataMissingError, ManifestError, UnknownSplitError, WEMDError
 from wemd.home import PathLike, dataset_dir
 from wemd.loaders.layouts import SplitIndex, index_folder
 from wemd.loaders.sources import ConcatSource, RangeSource, Source
@@ -32,8 +32,9 @@ def datasets() -> dict[str, str]:
 def missing_data_hint(name: str) -> str:
     spec = catalog.get(name)
     return (f"Place the files there in one of the layouts {', '.join(spec.layouts)} (see "
-            f"`wemd info {name}`), set WEMD_HOME or pass root=, fetch them with `wemd download "
-            f"{name}`, or try the package on a generated stand-in with source='synthetic'.")
+            f"`wemd info {name}`), set WEMD_HOME or pass root= (--root), fetch them with `wemd "
+            f"download {name}`, or try the package on the generated stand-in with "
+            "source='synthetic' (--source synthetic).")
 
 
 def open_folder(name: str, root: Optional[PathLike] = None, *, published: Optional[bool] = None
@@ -75,23 +76,54 @@ def _expected_counts(spec: DatasetSpec, manifest: Optional[Manifest], folder: Pa
     return {s: manifest.splits[s] for s in spec.splits if s in manifest.splits}
 
 
+class UnknownSourceError(WEMDError, ValueError):
+    """A ``source=`` that names no registered source (or misspells a synthetic build)."""
+
+
+def split_source(source: str) -> tuple[str, dict[str, Any]]:
+    """A source's name and the options its spelling carries.
+
+    ``"synthetic:tiny-3"`` is ``("synthetic", {"scale": "tiny", "seed": 3})``: one synthetic build
+    (the folder ``{data home}/synthetic/tiny-3``), so a result record can say which it was scored
+    on. Any other spelling is a plain source name without options.
+    """
+    name, sep, build = source.partition(":")
+    if not sep:
+        return source, {}
+    scale, dash, seed = build.rpartition("-")
+    if name != "synthetic" or not (dash and scale and seed.isdigit()):
+        raise UnknownSourceError(f"Unknown source {source!r}: only a synthetic build is spelled "
+                                 "with a colon, as 'synthetic:SCALE-SEED' (e.g. 'synthetic:tiny-0').")
+    return name, {"scale": scale, "seed": int(seed)}
+
+
+def synthetic_source(scale: str, seed: int) -> str:
+    """How ``load`` and result records spell one synthetic build: ``"synthetic:tiny-3"``."""
+    return f"synthetic:{scale}-{int(seed)}"
+
+
 def load(name: str, split: str = "train", *, root: Optional[PathLike] = None,
          source: str = "local", val_fold: Optional[int] = None, **kwargs: Any) -> WEMDDataset:
     """Open one split of one dataset.
 
     ``split`` is a split of the dataset (``train``/``val``/``test``; ``validation`` accepted) or
     ``"all"`` for every split in order. ``source`` is ``"local"`` (files in the data home or
-    ``root``), ``"synthetic"`` (the generated stand-in) or another registered source (``"hf"``).
+    ``root``), ``"synthetic"`` (the generated stand-in; ``"synthetic:tiny-3"`` is its build of
+    scale ``tiny`` and seed 3, as result records name it) or another registered source (``"hf"``).
     ``val_fold=k`` moves the validation window over train+val (k = 0 is the published split);
     the test split never moves.
     """
+    source, options = split_source(source)
     if source != "local":
         if source not in _SOURCES:
             _import_source_plugins()
         if source not in _SOURCES:
-            raise ValueError(f"Unknown source {source!r}; available: local, "
-                             f"{', '.join(sorted(_SOURCES))}.")
-        return _SOURCES[source](name, split, root=root, val_fold=val_fold, **kwargs)
+            raise UnknownSourceError(f"Unknown source {source!r}; available: local, "
+                                     f"{', '.join(sorted(_SOURCES))}.")
+        given = sorted(set(options) & set(kwargs))
+        if given:
+            raise TypeError(f"{', '.join(given)} given twice: in source= and as an argument.")
+        return _SOURCES[source](name, split, root=root, val_fold=val_fold, **options, **kwargs)
     if kwargs:
         raise TypeError(f"unexpected arguments for source='local': {', '.join(kwargs)}")
     spec = catalog.get(name)
@@ -122,13 +154,24 @@ def dataset_from_index(spec: DatasetSpec, split: str, folder: Path, index: Split
     return WEMDDataset(spec, split, src, folder, provenance, manifest, tuple(index.notes), window)
 
 
+class FoldSplitError(UnknownSplitError):
+    """``val_fold`` with a split it does not move (the test split, or all splits)."""
+
+    def __init__(self, dataset: str, split: str):
+        self.split = split
+        WEMDError.__init__(self, f"val_fold moves the validation window over train+val only, so "
+                                 f"it applies to the 'train' and 'val' splits of {dataset!r}, not "
+                                 f"to {split!r}: load {split!r} without val_fold (the test split "
+                                 "never moves).")
+
+
 def _moving_window(spec: DatasetSpec, split: str, index: SplitIndex, k: int) -> tuple[Source, str]:
     """Re-partition train+val: validation is the k-th window of len(val) counted from the end.
 
     k = 0 reproduces the published split; the test split is never part of it.
     """
     if split not in ("train", "val"):
-        raise UnknownSplitError(spec.name, split, ("train", "val"))
+        raise FoldSplitError(spec.name, split)
     if not {"train", "val"} <= set(index.sources):
         raise DataMissingError(spec.name, Path("train+val"), "A moving validation window needs "
                                "both the train and val splits on disk.")

@@ -41,13 +41,17 @@ class Report:
 
     def __str__(self) -> str:
         spec = catalog.get(self.dataset)
-        lines = [f"wemd verify {self.dataset}  ({self.provenance} data at {self.folder})"]
+        if self.folder is None:  # nothing was read: the problem below says where and how
+            lines = [f"wemd verify {self.dataset}  (no data read)"]
+        else:
+            lines = [f"wemd verify {self.dataset}  ({self.provenance} data at {self.folder})"]
         for split, n in self.counts.items():
             want = f"expected {self.expected.get(split, '-')}"
             if self.provenance != "real":
                 want += f"; published {spec.splits.get(split, '-')}"
             lines.append(f"  {split:<10} {n:>8} items   ({want})")
-        lines.append(f"  checked {self.checked} items")
+        if self.folder is not None:
+            lines.append(f"  checked {self.checked} items")
         lines += [f"  note: {n}" for n in self.notes]
         if self.ok:
             lines.append("OK: no problems found")

@@ -1,9 +1,10 @@
 """The ``wemd`` command line. Each topic module registers its own sub-commands.
 
 Add a command: write ``register(sub)`` (and the function it calls) in the topic module it
-belongs to, or in a new module listed in ``COMMANDS``; take ``--source``/``--root`` and
-``KEY=VALUE`` parsing from ``wemd.cli._args`` so every command spells them alike. Errors are
-raised as ``WEMDError`` and printed by ``main`` as one line naming the problem and the fix.
+belongs to, or in a new module listed in ``COMMANDS``; take ``--source``/``--root``/``--scale``
+and ``KEY=VALUE`` parsing from ``wemd.cli._args`` so every command spells them alike. Help shows
+every option's default (``_args.HelpFormatter``). Errors are raised as ``WEMDError`` and printed
+by ``main`` as one line naming the problem and the fix.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
+from wemd.cli._args import Parser, resolve_source
 from wemd.errors import WEMDError
 
 #: Modules with a ``register(subparsers)`` function; add one line per topic.
@@ -28,7 +30,7 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wemd", description="Warwick Electron Microscopy Datasets")
+    parser = Parser(prog="wemd", description="Warwick Electron Microscopy Datasets")
     parser.add_argument("--version", action="version", version=f"wemd {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
@@ -49,6 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        resolve_source(args)
         return int(args.func(args) or 0)
     except WEMDError as exc:
         print(f"wemd: error: {exc}", file=sys.stderr)

@@ -1,11 +1,19 @@
-"""Sub-commands about the datasets themselves: list, info, verify, path, cards."""
+"""Sub-commands about the datasets themselves: list, info, verify, path, cards.
+
+``info``, ``verify`` and ``path`` look at one dataset folder: the local one, or with
+``--source synthetic`` the synthetic build's (``{data home}/synthetic/SCALE-SEED/NAME``). They
+never build it; ``verify`` names the ``wemd synth`` command when it is not there yet.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from wemd.cli._args import add_root
+from wemd.cli._args import add_data_options, built_root, data_root
+
+#: Sources of the commands that look at one dataset folder.
+FOLDER_SOURCES = ("local", "synthetic")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,18 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="what the catalog knows about one dataset")
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_data_options(p, FOLDER_SOURCES)
     p.set_defaults(func=_info)
 
     p = sub.add_parser("verify", help="check a dataset on disk: counts, files, shapes, hashes")
     p.add_argument("name")
-    p.add_argument("--split", default=None)
-    add_root(p)
+    p.add_argument("--split", default=None, help="one split only (default: all on disk)")
+    add_data_options(p, FOLDER_SOURCES)
     p.add_argument("--no-hashes", action="store_true", help="skip sha256 checks")
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("path", help="where a dataset is expected on disk")
     p.add_argument("name")
-    add_root(p)
+    add_data_options(p, FOLDER_SOURCES)
     p.set_defaults(func=_path)
 
     p = sub.add_parser("cards", help="write the data cards generated from the catalog")
@@ -51,7 +60,8 @@ def _info(args: argparse.Namespace) -> int:
     from wemd.home import dataset_dir
 
     spec = catalog.get(args.name)
-    info = asdict(spec) | {"total": spec.total, "expected_at": str(dataset_dir(spec.name))}
+    info = asdict(spec) | {"total": spec.total,
+                           "expected_at": str(dataset_dir(spec.name, data_root(args)))}
     if args.json:
         print(json.dumps(info, indent=2, default=list))
         return 0
@@ -68,9 +78,12 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from wemd import catalog
     from wemd.verify import verify
 
-    report = verify(args.name, split=args.split, root=args.root, hashes=not args.no_hashes)
+    catalog.get(args.name)
+    report = verify(args.name, split=args.split, root=built_root(args, args.name),
+                    hashes=not args.no_hashes)
     print(report)
     return 0 if report.ok else 1
 
@@ -80,7 +93,7 @@ def _path(args: argparse.Namespace) -> int:
     from wemd.home import dataset_dir
 
     catalog.get(args.name)
-    print(dataset_dir(args.name, args.root))
+    print(dataset_dir(args.name, data_root(args)))
     return 0
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable
 
-from wemd.cli._args import add_data_options, add_root
+from wemd.cli._args import add_data_options, add_root, data_root
 from wemd.fetch import DEFAULT_WORKERS, Bounds
 
 
@@ -29,34 +30,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("mirror", help="build or serve a static mirror (tar shards + mirror.json)")
     msub = p.add_subparsers(dest="mirror_command", metavar="ACTION", required=True)
-    b = msub.add_parser("build", help="pack a local dataset into OUTDIR/NAME/ shards + mirror.json")
-    b.add_argument("name")
-    b.add_argument("outdir")
-    add_root(b)
-    b.add_argument("--shard-size", type=float, default=1024, help="MiB per shard (default 1024)")
-    _progress_flags(b)
-    b.set_defaults(func=_mirror_build)
+    _pack_parser(msub, "build", "pack a dataset into OUTDIR/NAME/ shards + mirror.json", 1024,
+                 "MiB per shard", _mirror_build)
     s = msub.add_parser("serve", help="serve a mirror folder over HTTP with Range support")
     s.add_argument("outdir")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=_mirror_serve)
 
-    p = sub.add_parser("export-hf", help="write Parquet shards + a Hugging Face card into OUTDIR")
-    p.add_argument("name")
-    p.add_argument("outdir")
+    p = _pack_parser(sub, "export-hf", "write Parquet shards + a Hugging Face card into OUTDIR",
+                     512, "MiB per Parquet shard", _export_hf)
     p.add_argument("--split", default=None, help="one split only (default: every split on disk)")
-    add_data_options(p, ("local", "synthetic"))
-    p.add_argument("--shard-size", type=float, default=512, help="MiB per Parquet shard")
-    _progress_flags(p)
-    p.set_defaults(func=_export_hf)
 
     p = sub.add_parser("publish", help="upload an export to the Hugging Face Hub (token from HF_TOKEN)")
     p.add_argument("name")
     p.add_argument("--repo", required=True, help="Hub dataset ORG/NAME")
     p.add_argument("--from", dest="folder", default=None,
                    help="an export-hf folder (default: export now into a temporary folder)")
-    add_root(p)
+    add_data_options(p, ("local", "synthetic"))
     p.add_argument("--private", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="show what would be uploaded")
     _progress_flags(p)
@@ -64,11 +55,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("croissant", help="print Croissant JSON-LD metadata of a dataset")
     p.add_argument("name")
-    p.add_argument("--export", default=None, help="an export-hf folder: list its Parquet files")
+    p.add_argument("--export", default=None,
+                   help="an export-hf folder: list its Parquet files and read records from it "
+                        "wherever the JSON is saved")
     p.add_argument("--mirror", default=None, help="a mirror folder: list its shards")
-    p.add_argument("--base-url", default=None, help="URL where those folders are served")
+    p.add_argument("--base-url", default=None,
+                   help="URL where those folders are published (default: their absolute paths "
+                        "on this machine)")
     p.add_argument("--out", default=None, help="write to this file instead of stdout")
     p.set_defaults(func=_croissant)
+
+
+def _pack_parser(sub: argparse._SubParsersAction, name: str, help: str, shard_mib: float,
+                 shard_help: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    """A command that packs dataset NAME into OUTDIR in shards (``mirror build``, ``export-hf``)."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("name")
+    p.add_argument("outdir")
+    add_data_options(p, ("local", "synthetic"))
+    p.add_argument("--shard-size", type=float, default=shard_mib, help=shard_help)
+    _progress_flags(p)
+    p.set_defaults(func=func)
+    return p
 
 
 def _progress_flags(p: argparse.ArgumentParser) -> None:
@@ -91,7 +99,7 @@ def _download(args: argparse.Namespace) -> int:
 def _mirror_build(args: argparse.Namespace) -> int:
     from wemd.mirror import build_mirror
 
-    path = build_mirror(args.name, args.outdir, root=args.root,
+    path = build_mirror(args.name, args.outdir, root=data_root(args, build=args.name),
                         shard_bytes=int(args.shard_size * (1 << 20)), progress=args.progress)
     print(path)
     return 0
@@ -122,10 +130,13 @@ def _export_hf(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from wemd.export.hub import publish
 
+    root = args.root if args.folder else data_root(args, build=args.name)
     plan = publish(args.name, args.repo, args.folder, private=args.private, dry_run=args.dry_run,
-                   root=args.root, progress=args.progress)
+                   root=root, progress=args.progress)
     verb = "would upload" if args.dry_run else "uploaded"
-    print(f"{verb} {len(plan['files'])} file(s) from {plan['folder']} to "
+    where = (f"a temporary export of {args.name} (removed again; `wemd export-hf` keeps one)"
+             if plan["temporary"] else plan["folder"])
+    print(f"{verb} {len(plan['files'])} file(s) from {where} to "
           f"https://huggingface.co/datasets/{plan['repo']}")
     return 0
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from wemd.cli._args import DEFAULT_SCALE, DEFAULT_SYNTH_SEED, add_scale
+
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scale", default="small", choices=("tiny", "small", "medium"),
-                   help="how much to build (default: small)")
-    p.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default: 0)")
+    add_scale(p, "how much to build", DEFAULT_SCALE)
+    p.add_argument("--seed", "--synth-seed", dest="seed", type=int, default=DEFAULT_SYNTH_SEED,
+                   help="same seed, same bytes")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes (default: up to 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -1,11 +1,21 @@
-"""Sub-commands of the benchmark: tasks, task inputs/show, evaluate, baseline, leaderboard."""
+"""Sub-commands of the benchmark: tasks, task inputs/show, evaluate, baseline, leaderboard.
+
+``--source`` (with ``--scale``/``--synth-seed``) means the data a command works on: the data
+``task inputs``, ``evaluate`` and ``baseline run`` score on (their records name it, e.g.
+``synthetic:tiny-0``); the data ``leaderboard submit`` checks fingerprints on (default: the one
+each record names); for ``tasks``, the data whose presence on disk it reports per task; for
+``leaderboard show``/``render``, which entries to show: those scored on that data (``--source
+synthetic`` alone: on any synthetic build).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any, Callable, Optional
 
-from wemd.cli._args import add_data_options, add_root, key_values
+from wemd.cli._args import (add_data_options, add_source, data_root, describe_source, key_values,
+                            source_key, synth_command, synthetic_build)
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -23,7 +33,9 @@ def _board_arg(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tasks", help="every benchmark task: data, metrics, protocol")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_data_options(p, ("local", "synthetic"), None,
+                     "; given (or --root): also whether each task's data is on disk there")
     p.set_defaults(func=_tasks)
 
     task = sub.add_parser("task", help="one task: its definition or its fixed test inputs")
@@ -71,16 +83,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     lsub = lb.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
     p = lsub.add_parser("submit", help="validate a result record and add it to the board")
     p.add_argument("records", nargs="+")
-    add_root(p, "data home for the fingerprint check")
+    add_data_options(p, default=None, note="; the data the fingerprint is checked on, by default "
+                                            "the one each record names")
     _board_arg(p)
     p.set_defaults(func=_submit)
     p = lsub.add_parser("show", help="terminal table of one task (or all tasks with entries)")
     p.add_argument("name", nargs="?")
     _board_arg(p)
+    add_source(p, default=None, note="; given: only the entries scored on that data")
     p.set_defaults(func=_show)
     p = lsub.add_parser("render", help="write Markdown + static HTML pages with plots")
     p.add_argument("outdir")
     _board_arg(p)
+    add_source(p, default=None, note="; given: only the entries scored on that data")
     p.set_defaults(func=_render)
     p = lsub.add_parser("schema", help="print the JSON schema of result records")
     p.set_defaults(func=_schema)
@@ -94,16 +109,43 @@ def _tasks(args: argparse.Namespace) -> int:
     from wemd.leaderboard import tasks
 
     all_tasks = tasks()
+    if args.source is None and args.root is not None:
+        args.source = "local"
+    on_disk = {t.dataset: _on_disk(args, t.dataset) for t in all_tasks.values()} if args.source else {}
     if args.json:
-        print(json.dumps({k: t.describe() for k, t in all_tasks.items()}, indent=2, default=str))
+        print(json.dumps({k: t.describe() | ({"data": on_disk[t.dataset]} if on_disk else {})
+                          for k, t in all_tasks.items()}, indent=2, default=str))
         return 0
     width = max(map(len, all_tasks))
     for name, t in all_tasks.items():
         n = t.n_default if t.n_default is not None else "all"
         data = f"{t.dataset}/{t.split}"
-        print(f"{name:<{width}}  {data:<30}  n={n!s:<6} {','.join(t.metrics):<15} "
+        ready = f"{'ready' if on_disk[t.dataset]['ready'] else 'missing':<8} " if on_disk else ""
+        print(f"{name:<{width}}  {data:<30}  {ready}n={n!s:<6} {','.join(t.metrics):<15} "
               f"v{t.protocol_version}  {t.title}")
+    missing = sorted(d for d, info in on_disk.items() if not info["ready"])
+    if missing:
+        print(_how_to_get(args.source, missing))
     return 0
+
+
+def _on_disk(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
+    """Whether a dataset is on disk in the chosen source, and where (no data is read or built)."""
+    from wemd.home import dataset_dir
+
+    folder = dataset_dir(dataset, data_root(args))
+    ready = folder.is_dir() and any(folder.iterdir())
+    return {"source": args.source, "folder": str(folder), "ready": ready}
+
+
+def _how_to_get(source: str, missing: list[str]) -> str:
+    """One line saying how to get the datasets that are not on disk in ``source``."""
+    build = synthetic_build(source)
+    if build is not None:
+        return (f"missing: {', '.join(missing)}; any command that reads them builds them, or now: "
+                f"{synth_command(*build, missing)}")
+    return (f"missing: {', '.join(missing)}; see `wemd download NAME` and `wemd path NAME`, or run "
+            "the tasks on the synthetic stand-in with --source synthetic")
 
 
 def _task_show(args: argparse.Namespace) -> int:
@@ -154,8 +196,8 @@ def _baseline_list(args: argparse.Namespace) -> int:
 
 
 def _baseline_run(args: argparse.Namespace) -> int:
-    from wemd.files import write_json
     from wemd.baselines import run_baseline
+    from wemd.files import write_json
     from wemd.leaderboard import Board
 
     rec = run_baseline(args.name, args.method, source=args.source, root=args.root, n=args.n,
@@ -172,18 +214,52 @@ def _baseline_run(args: argparse.Namespace) -> int:
 
 def _submit(args: argparse.Namespace) -> int:
     from wemd.leaderboard import Board, read_record
+    from wemd.leaderboard.board import record_task
 
     board = Board(args.board)
     for path in args.records:
-        print(f"submitted: {board.submit(read_record(path), root=args.root)}")
+        record = read_record(path)
+        ds = None
+        if args.source is not None:  # check on the chosen data, not the record's own source
+            import wemd
+
+            task = record_task(record)
+            ds = wemd.load(task.dataset, task.split, source=args.source, root=args.root)
+        print(f"submitted: {board.submit(record, root=args.root, ds=ds)}")
     return 0
 
 
-def _show(args: argparse.Namespace) -> int:
+def _board(args: argparse.Namespace) -> Any:
+    """The board of ``--board``; with ``--source``, a view of the entries scored on that data
+    (``--source synthetic`` alone: on any synthetic build)."""
     from wemd.leaderboard import Board
 
-    board = Board(args.board)
+    if args.source is None:
+        return Board(args.board)
+
+    class SourceBoard(Board):
+        """The entries of a board whose records' ``data.source`` passes ``keep``."""
+
+        def __init__(self, path: Optional[str], keep: Callable[[tuple], bool], scored_on: str):
+            super().__init__(path)
+            self.keep, self.scored_on = keep, scored_on
+
+        def entries(self, task: Optional[str] = None) -> list[dict[str, Any]]:
+            return [r for r in super().entries(task) if self.keep(source_key(r["data"]["source"]))]
+
+    wanted = source_key(args.source)
+    if wanted[0] == "synthetic" and args.scale is None and args.synth_seed is None:
+        return SourceBoard(args.board, lambda key: key[0] == "synthetic", "synthetic data")
+    return SourceBoard(args.board, lambda key: key == wanted, describe_source(args.source))
+
+
+def _show(args: argparse.Namespace) -> int:
+    board = _board(args)
     names = [args.name] if args.name else sorted({r["task"] for r in board.entries()})
+    if args.source is not None and not any(board.entries(n) for n in names):
+        print(f"The board at {board.path} has no entries from {board.scored_on}; drop --source "
+              "to see all of it.")
+        return 0
     if not names:
         print(f"The board at {board.path} has no entries yet.")
     print("\n\n".join(board.table(n) for n in names))
@@ -191,9 +267,9 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from wemd.leaderboard import Board, render
+    from wemd.leaderboard import render
 
-    for path in render(args.outdir, Board(args.board)):
+    for path in render(args.outdir, _board(args)):
         print(path)
     return 0
 

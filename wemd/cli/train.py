@@ -14,10 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("task", help="task name (see `wemd tasks`)")
     p.add_argument("--model", default=None, help="network (default: the task family's reference: "
                    "atrous-denoiser, partial-scan, supersampler or phase-recovery)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                   help="training seeds, one network each (a record needs >= 3)")
+    p.add_argument("--steps", type=int, default=1000, help="training steps per seed")
+    p.add_argument("--batch-size", type=int, default=8, help="training crops per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (decayed over the run)")
     p.add_argument("--width", type=int, default=16, help="network width (32-64 on a GPU)")
     p.add_argument("--train-crop", type=int, default=96,
                    help="train on crops this size (0: the task's crop); prediction is full size")

@@ -29,13 +29,15 @@ def publish(name: str, repo: str, folder: Optional[PathLike] = None, *, token: O
             progress: Optional[bool] = None) -> dict[str, Any]:
     """Upload an export of ``name`` (``folder``, or a fresh one) to the Hub dataset ``repo``.
 
-    Returns the plan (repo, folder, files); with ``dry_run`` nothing is uploaded. The upload
-    uses ``huggingface_hub.HfApi.upload_folder``.
+    Returns the plan (repo, folder, files, and ``temporary`` when the export was made here and
+    removed again); with ``dry_run`` nothing is uploaded and no token is needed. A real upload
+    checks the token before exporting and uses ``huggingface_hub.HfApi.upload_folder``.
     """
     if not re.fullmatch(REPO_ID, repo):
         raise WEMDError(f"--repo must look like ORG/NAME, not {repo!r}.")
-    token = hf_token(token)
-    hub = require("huggingface_hub", "hf")
+    if not dry_run:
+        token = hf_token(token)
+        hub = require("huggingface_hub", "hf")
     tmp = None
     if folder is None:
         tmp = Path(tempfile.mkdtemp(prefix=f"wemd-publish-{name}-"))
@@ -46,7 +48,8 @@ def publish(name: str, repo: str, folder: Optional[PathLike] = None, *, token: O
             raise WEMDError(f"{folder} holds no export of {name}; run `wemd export-hf {name} "
                             f"{folder}` first.")
         files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-        plan = {"repo": repo, "folder": str(folder), "files": files, "private": private}
+        plan = {"repo": repo, "folder": str(folder), "files": files, "private": private,
+                "temporary": tmp is not None}
         if not dry_run:
             api = hub.HfApi(token=token)
             api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
