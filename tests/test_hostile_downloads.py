@@ -316,3 +316,13 @@ def test_a_server_announcing_more_than_the_listing_is_refused(tmp_path, http):
         fetch_verified([url], "f.bin", "0" * 64, tmp_path / "out", size=10, retries=0)
     assert not (tmp_path / "out" / "f.bin").exists()
     assert isinstance(BoundExceeded("x"), Exception)
+
+
+def test_a_local_folder_is_a_mirror_and_a_bad_mirror_is_named(home, waves_site):
+    site, src = waves_site
+    result = download("wavefunctions", split="test", mirrors=[str(site)], progress=False)
+    assert result.mirror == site.resolve().as_uri()
+    assert np.array_equal(np.load(home / "wavefunctions" / "test" / "0.npy"),
+                          np.load(src / "wavefunctions" / "test" / "0.npy"))
+    with pytest.raises(fetch.BadMirror, match="not an http"):
+        download("wavefunctions", mirrors=["no/such/folder"], progress=False)

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 from wemd import catalog
 from wemd.errors import DataMissingError, ManifestError, WEMDError
 from wemd.fetch import (DEFAULT_WORKERS, OFFLINE_ENV, Bounds, FetchFailed, fetch_verified,
-                        first_served, is_offline)
+                        first_served, is_offline, mirror_base)
 from wemd.files import link_or_copy
 from wemd.home import PathLike, dataset_dir
 from wemd.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
@@ -97,7 +97,7 @@ def download(name: str, split: Optional[str] = None, *, mirrors: Optional[Sequen
         return DownloadResult(name, target, splits, skipped=True, notes=[
             f"{target} already holds these split(s) without a wemd.json (placed by hand); "
             f"`wemd verify {name}` checks them"])
-    mirrors = [m.rstrip("/") for m in (mirrors if mirrors is not None else default_mirrors())]
+    mirrors = [mirror_base(m) for m in (mirrors if mirrors is not None else default_mirrors())]
     if not mirrors:
         raise ManualDownloadRequired(manual_instructions(name, root))
     mirror, base = fetch_mirror_manifest(name, mirrors, timeout, retries)
