@@ -45,7 +45,10 @@ def wiener(x: np.ndarray) -> np.ndarray:
     """scipy.signal.wiener with its defaults (3x3 window, noise power estimated from the image)."""
     from scipy.signal import wiener as _wiener
 
-    return _wiener(np.asarray(x, np.float64))
+    # flat zero-count patches at low dose have zero local variance: scipy divides by it, then
+    # discards those values (the result is right); do not print its RuntimeWarning
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _wiener(np.asarray(x, np.float64))
 
 
 def wavelet(x: np.ndarray) -> np.ndarray:

@@ -20,6 +20,10 @@ How each dataset is made (the content is simulated, the curation is the package'
   :func:`wemd.simulation.postprocess.to_small`.
 * ``focal_series``: 14-image quadratic defocus series of simulated exit waves.
 
+Every dataset folder also holds ``synthetic_items.json``: per item what it shows (kind, detector,
+structure, zone axis, specimen depth) and its pixel size in Angstrom (``pixel_size_A``; derived
+items scale their source's, e.g. ``tem_96x96`` = ``tem_full`` x 2048 / 96).
+
 The pieces:
 
 * :mod:`wemd.synthetic.builder`: scales, the build driver (a file lock per folder, a process pool,

@@ -10,6 +10,7 @@ keeping ``import wemd.synthetic`` free of scipy).
 
 from __future__ import annotations
 
+import json
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "waves": tuple(n for n, s in catalog.CATALOG.items() if s.family == "wavefunctions"),
 }
 GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
+SMALL = curation.SMALL_SIZE  # side of the 96x96 variants
 assert set(GROUP_OF) == set(catalog.CATALOG), "every catalog dataset needs a synthetic builder"
 
 
@@ -127,7 +129,8 @@ def _crystals(cif_dir: str) -> tuple:
 
 # ---------------------------------------------------------------------------------------- STEM
 
-def _stem_job(job: tuple) -> tuple[np.ndarray, dict]:
+def _stem_job(job: tuple) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
+    """One stem_full image, its metadata and its two 96x96 variants (area-downsampled, crop)."""
     from wemd.synthetic import images
 
     seed, index, contributor, kind, special, cif_dir, max_side, first = job
@@ -136,7 +139,25 @@ def _stem_job(job: tuple) -> tuple[np.ndarray, dict]:
     sizes = tuple(s for s in style.sizes if max(s) <= max_side) or ((512, 512),)
     style.sizes = (max(sizes, key=lambda s: s[0] * s[1]),) if first else sizes
     image, meta = images.stem_image(item_rng(seed, "stem", index), style, kind, special)
-    return image, meta
+    return (image, meta, curation.downsample_96(image),
+            curation.crop_96(image, item_rng(seed, "stem-crop96", index)))
+
+
+#: What a derived item repeats from its source's record, so it says what it shows.
+_SOURCE_FACTS = ("kind", "detector", "crystal", "zone", "regime", "formula", "zone_axis",
+                 "depth_nm", "voltage_kv")
+
+
+def _derived_item(parent: dict, pixel_scale: tuple[float, float], **fields) -> dict:
+    """A derived item's record: ``fields`` (row, source), the parent's facts, and its pixel size
+    (the parent's times ``pixel_scale``, y and x; ``pixel_size_y_A`` only where they differ)."""
+    item = {**fields, **{k: parent[k] for k in _SOURCE_FACTS if k in parent}}
+    if parent.get("pixel_size_A"):
+        py, px = (parent["pixel_size_A"] * f for f in pixel_scale)
+        item["pixel_size_A"] = round(px, 4)
+        if not np.isclose(py, px, rtol=1e-3):
+            item["pixel_size_y_A"] = round(py, 4)
+    return item
 
 
 def _build_stem(ctx: BuildContext) -> None:
@@ -161,7 +182,9 @@ def _build_stem(ctx: BuildContext) -> None:
     small_crops = np.zeros_like(small)
     split_of = {i: s for s, (a, b) in ranges.items() for i in range(a, b)}
     items, crop_items, crop_counts = [], [], dict.fromkeys(ranges, 0)
-    for i, (image, meta) in enumerate(ctx.map(_stem_job, jobs, "synth stem")):
+    small_items, crop96_items = [], []
+    for i, (image, meta, small96, crop96) in enumerate(ctx.map(_stem_job, jobs, "synth stem")):
+        small[i], small_crops[i] = small96, crop96
         split = split_of[i]
         rel = f"{split}/{i - ranges[split][0]}.tif"
         _write_tiff(full / rel, image)
@@ -169,10 +192,13 @@ def _build_stem(ctx: BuildContext) -> None:
         for t, tile in enumerate(curation.non_overlapping_crops(image)):
             crel = f"{split}/{crop_counts[split]}.tif"
             _write_tiff(crops / crel, tile)
-            crop_items.append({"id": crel, "source": rel, "tile": t, "contributor": people[i]})
+            crop_items.append(_derived_item(meta, (1, 1), id=crel, source=rel, tile=t,
+                                            contributor=people[i]))
             crop_counts[split] += 1
-        small[i] = curation.downsample_96(image)
-        small_crops[i] = curation.crop_96(image, item_rng(ctx.seed, "stem-crop96", i))
+        h, w = image.shape
+        small_items.append(_derived_item(meta, (h / SMALL, w / SMALL), row=i, source=rel))
+        enlarged = max(1.0, SMALL / min(h, w))  # crop_96 enlarges images under 96 px first
+        crop96_items.append(_derived_item(meta, (1 / enlarged,) * 2, row=i, source=rel))
     counts = {s: b - a for s, (a, b) in ranges.items()}
     columns = sum(m.get("kind") in ("atomic", "particles_atomic") for m in items)
     ctx.finish("stem_full", counts, items, "Simulated HAADF / bright-field STEM images.",
@@ -183,16 +209,17 @@ def _build_stem(ctx: BuildContext) -> None:
                                   "needs larger images")
     ctx.finish("stem_crops", crop_counts, crop_items,
                "Non-overlapping 512x512 crops of the synthetic stem_full (wemd.curation).")
-    for name, arr, how in (("stem_96x96", small, "area-downsampled"),
-                           ("stem_crops_96x96", small_crops, "one random 96x96 crop per image")):
+    for name, arr, rows, how in (
+            ("stem_96x96", small, small_items, "area-downsampled"),
+            ("stem_crops_96x96", small_crops, crop96_items, "one random 96x96 crop per image")):
         save_npy(ctx.stage / name / f"{name}.npy", arr)
-        ctx.finish(name, counts, [{"row": i, "source": it["id"]} for i, it in enumerate(items)],
-                   f"Synthetic stem_full {how} to 96x96 (wemd.curation).")
+        ctx.finish(name, counts, rows, f"Synthetic stem_full {how} to 96x96 (wemd.curation).")
 
 
 # ----------------------------------------------------------------------------------------- TEM
 
-def _tem_job(job: tuple) -> tuple[Optional[np.ndarray], dict]:
+def _tem_job(job: tuple) -> tuple[Optional[np.ndarray], dict, Optional[np.ndarray]]:
+    """One curated tem_full image (None: under the dose threshold), its record and its 96x96."""
     from wemd.synthetic import images
 
     seed, contributor, candidate, cif_dir, shapes = job
@@ -205,7 +232,11 @@ def _tem_job(job: tuple) -> tuple[Optional[np.ndarray], dict]:
     dose = float(np.exp(rng.uniform(np.log(1800), np.log(30000))))
     raw, meta = images.tem_raw(rng, own, shape, dose)
     meta["mean_counts_per_px"] = round(curation.mean_counts(raw), 1)
-    return curation.curate_tem(raw), meta
+    # the curated image is the raw image's largest square resized to TEM_SIZE
+    meta["raw_pixel_size_A"] = meta["pixel_size_A"]
+    meta["pixel_size_A"] = round(meta["pixel_size_A"] * min(shape) / curation.TEM_SIZE, 4)
+    image = curation.curate_tem(raw)
+    return image, meta, None if image is None else curation.downsample_96(image)
 
 
 def _build_tem(ctx: BuildContext) -> None:
@@ -215,36 +246,39 @@ def _build_tem(ctx: BuildContext) -> None:
     ranges = _partition(people, "tem_full")
     order = sorted(set(people), key=people.index)
     quota = {c: people.count(person) for c, person in enumerate(order)}
-    kept: dict[int, list[tuple[np.ndarray, dict]]] = {c: [] for c in quota}
+    kept: dict[int, list[tuple[np.ndarray, dict, np.ndarray]]] = {c: [] for c in quota}
     tried = dict.fromkeys(quota, 0)
     discarded = 0
     while any(len(kept[c]) < quota[c] for c in quota):  # rounds: each asks only for the deficit
         jobs = [(ctx.seed, c, tried[c] + j, str(ctx.cif_dir), sc.tem_shapes)
                 for c in quota for j in range(quota[c] - len(kept[c]))]
-        for job, (image, meta) in zip(jobs, ctx.map(_tem_job, jobs, "synth tem")):
+        for job, (image, meta, small96) in zip(jobs, ctx.map(_tem_job, jobs, "synth tem")):
             c = job[1]
             tried[c] += 1
             if image is None:
                 discarded += 1
             else:
-                kept[c].append((image, {"contributor": order[c], "candidate": job[2], **meta}))
-    images = [pair for c in quota for pair in kept[c]]
+                kept[c].append((image, {"contributor": order[c], "candidate": job[2], **meta},
+                                small96))
+    images = [kept_one for c in quota for kept_one in kept[c]]
     split_of = {i: s for s, (a, b) in ranges.items() for i in range(a, b)}
     small = np.zeros((len(images), 96, 96, 1), np.float32)
-    items = []
-    for i, (image, meta) in enumerate(images):
+    items, small_items = [], []
+    scale = curation.TEM_SIZE / SMALL
+    for i, (image, meta, small96) in enumerate(images):
+        small[i] = small96
         split = split_of[i]
         rel = f"{split}/{i - ranges[split][0]}.tif"
         _write_tiff(ctx.stage / "tem_full" / rel, image)
         items.append({"id": rel, **meta})
-        small[i] = curation.downsample_96(image)
+        small_items.append(_derived_item(meta, (scale, scale), row=i, source=rel))
     counts = {s: b - a for s, (a, b) in ranges.items()}
     ctx.finish("tem_full", counts, items, "Simulated CTEM phase-contrast images, curated by "
                "wemd.curation.curate_tem (largest square, area resize to 2048, >= 2500 "
                "counts/px, min-max).", discarded_below_min_counts=discarded,
                contributors=len(order))
     save_npy(ctx.stage / "tem_96x96" / "tem_96x96.npy", small)
-    ctx.finish("tem_96x96", counts, [{"row": i, "source": it["id"]} for i, it in enumerate(items)],
+    ctx.finish("tem_96x96", counts, small_items,
                "Synthetic tem_full area-downsampled to 96x96 (wemd.curation).")
 
 
@@ -304,7 +338,7 @@ def _build_waves(ctx: BuildContext) -> None:
             _derive_96(ctx, name, spec.derived_from)
             continue
         made = read_manifest(ctx.stage / name)  # splits in partition order (catalog.split_rank)
-        items = [{"id": f"{s}/{i}.npy", "split": s}
+        items = [{"id": f"{s}/{i}.npy", "split": s, **_wave_facts(ctx.stage / name, s, i)}
                  for s, n in made.splits.items() for i in range(n)]
         note = (" Single material: a stand-in structure replaces In1.7K2Se8Sn2.28."
                 if name.endswith("_single") else "")
@@ -313,9 +347,19 @@ def _build_waves(ctx: BuildContext) -> None:
                    simulation=made.generator)
 
 
+def _wave_facts(folder: Path, split: str, i: int) -> dict:
+    """What wave ``split/i`` shows, from its simulation record: structure, zone axis, depth,
+    voltage and pixel size (Angstrom)."""
+    meta = json.loads(next((folder / split / "meta").glob(f"{i}-*.json")).read_text())
+    hyper = meta["hyperparameters"]
+    return {"formula": meta["formula"].replace(" ", ""), "zone_axis": hyper["zone_axis"],
+            "depth_nm": round(hyper["depth_nm"], 3), "voltage_kv": meta["physics"]["voltage_kv"],
+            "pixel_size_A": round(meta["physics"]["pixel_size_A"], 4)}
+
+
 def _derive_96(ctx: BuildContext, name: str, parent: str) -> None:
     """96x96 variant: every parent wave, in split order, resized as the published arrays were."""
-    from wemd.simulation.postprocess import to_small
+    from wemd.simulation.postprocess import CROP, to_small
 
     src = ctx.stage / parent
     counts = read_manifest(src).splits  # in partition order (catalog.split_rank)
@@ -323,7 +367,8 @@ def _derive_96(ctx: BuildContext, name: str, parent: str) -> None:
     for split, n in counts.items():
         for i in range(n):
             rows.append(to_small(np.load(src / split / f"{i}.npy")))
-            items.append({"row": len(items), "source": f"{parent}/{split}/{i}.npy"})
+            items.append(_derived_item(_wave_facts(src, split, i), (CROP / SMALL,) * 2,
+                                       row=len(items), source=f"{parent}/{split}/{i}.npy"))
     save_npy(ctx.stage / name / f"{name}.npy", np.stack(rows).astype(np.float32))
     ctx.finish(name, counts, items, f"Synthetic {parent} resized to 96x96 (real, imaginary) "
                "with wemd.simulation.postprocess.to_small.")

@@ -103,12 +103,15 @@ def thumbnail(image: np.ndarray, size: int = 32) -> np.ndarray:
     return minmax(image[None])[0].reshape(size, f, size, f).mean(axis=(1, 3))
 
 
-def render_map(images: np.ndarray, coords: np.ndarray, out: Path, title: str = "",
+def map_figure(images: np.ndarray, coords: np.ndarray, title: str = "",
                grid: Optional[int] = None, n_images: int = 500, tile: int = 32,
-               seed: int = 0) -> Path:
-    """Write the two-panel PNG: (a) map points with the grid, (b) images at grid points."""
+               seed: int = 0) -> Any:
+    """The two-panel Figure: (a) map points with the grid, (b) images at grid points, each
+    image in a thin frame so neighbouring tiles read as separate pictures."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import PatchCollection
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     grid = grid or max(4, int(round(np.sqrt(min(n_images, len(coords))) * 1.25)))
     cells = grid_cells(coords, grid, n_images, seed)
@@ -132,9 +135,22 @@ def render_map(images: np.ndarray, coords: np.ndarray, out: Path, title: str = "
     ax1.tick_params(which="both", length=0)
     ax1.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[], aspect="equal", title="(a) map points")
     ax2.imshow(mosaic, cmap="gray", vmin=0, vmax=1, extent=(0, 1, 0, 1), interpolation="nearest")
-    ax2.set(xticks=[], yticks=[], title=f"(b) images at {len(cells)} grid points")
+    frames = PatchCollection([Rectangle((gx / grid, gy / grid), 1 / grid, 1 / grid)
+                              for gx, gy in cells], facecolor="none", edgecolor="0.25",
+                             linewidth=0.6, label="tile frames")
+    ax2.add_collection(frames)
+    ax2.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[],
+            title=f"(b) images at {len(cells)} grid points")
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def render_map(images: np.ndarray, coords: np.ndarray, out: Path, title: str = "",
+               grid: Optional[int] = None, n_images: int = 500, tile: int = 32,
+               seed: int = 0) -> Path:
+    """Write the two-panel PNG of :func:`map_figure`."""
+    fig = map_figure(images, coords, title, grid, n_images, tile, seed)
     out = Path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
