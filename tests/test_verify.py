@@ -95,3 +95,15 @@ def test_missing_split_and_subset_counts_in_report(home):
     report = verify("stem_crops", progress=False)
     assert [str(p) for p in report.problems] == ["split test: missing on disk (3 items expected)"]
     assert "train             4 items   (expected 4; published 110933)" in str(report)
+
+
+def test_non_finite_rows_of_an_array_are_named(home):
+    folder = make_dataset("stem_96x96", home)
+    arr = np.load(folder / "stem_96x96.npy", mmap_mode="r+")
+    arr[2, 5, 5, 0], arr[2, 6, 6, 0], arr[4, 0, 0, 0] = np.nan, np.inf, -np.inf
+    arr[5] = np.float32(3e38)  # large but finite: sums must not overflow into a false alarm
+    arr.flush()
+    del arr
+    report = verify("stem_96x96", progress=False)
+    assert [str(p) for p in report.problems] == ["stem_96x96.npy[2]: 2 non-finite values",
+                                                 "stem_96x96.npy[4]: 1 non-finite values"]

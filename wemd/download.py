@@ -151,7 +151,7 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path, st
     """Stream one shard (mirrors in order) and extract its listed files into ``staging``.
 
     The shard is hashed and its members checked against their listing as the bytes arrive; a
-    ``.part`` copy in ``cache`` lets an interrupted shard resume. A shard that does not match
+    ``.part`` copy in ``cache`` lets an interrupted shard resume (the caller removes it). A shard that does not match
     its listing on any mirror raises CorruptShardError; other failures DownloadError (run again
     to resume).
     """
@@ -164,7 +164,7 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path, st
     try:
         return fetch_verified([f"{base}/{name}/{shard.path}" for base in mirrors], shard.path,
                               shard.sha256, cache, size=shard.size, progress=progress,
-                              retries=retries, bounds=bounds, undo=undo,
+                              retries=retries, bounds=bounds, undo=undo, keep_part=True,
                               consume=lambda stream: extract_shard(stream, staging, shard.files,
                                                                    created))
     except FetchFailed as exc:
@@ -244,12 +244,16 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], mirrors: Sequ
         manifest = Manifest(dataset=name, provenance=mirror.provenance, splits=mirror.splits,
                             files=files, generator=mirror.generator, description=mirror.description)
         write_manifest(staging, manifest)
-        for split in splits or [None]:
-            # every file was checked against its listed sha256 as it arrived: check structure
-            report = verify(name, split=split, root=staging, progress=progress is True, hashes=False)
-            if not report.ok:
-                raise DownloadError(f"The downloaded copy of {name} fails verification; nothing "
-                                    f"was placed at {target}.\n{report}")
+        parts = [cache / f"{shard.path}.part" for shard in shards]  # extracted: not needed now
+        with ThreadPoolExecutor(1) as cleaner:  # deleting large files overlaps verification
+            cleaner.map(lambda p: p.unlink(missing_ok=True), parts)
+            for split in splits or [None]:
+                # every file was checked against its listed sha256 as it arrived: check structure
+                report = verify(name, split=split, root=staging, progress=progress is True,
+                                hashes=False)
+                if not report.ok:
+                    raise DownloadError(f"The downloaded copy of {name} fails verification; "
+                                        f"nothing was placed at {target}.\n{report}")
         if existing is None:
             if target.exists():
                 target.rmdir()  # an empty folder

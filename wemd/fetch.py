@@ -336,13 +336,14 @@ def _read1(response: Any, size: int) -> bytes:
 def fetch_verified(urls: Sequence[str], fname: str, sha256: str, folder: Path, *, size: int,
                    consume: Optional[Callable[[ListedStream], T]] = None,
                    undo: Optional[Callable[[], None]] = None, progress: Optional[bool] = None,
-                   retries: int = 2, bounds: Bounds = Bounds()) -> Any:
+                   retries: int = 2, bounds: Bounds = Bounds(), keep_part: bool = False) -> Any:
     """Stream the listed file ``fname`` (``size`` bytes, ``sha256``) from the first URL that
     serves it whole and matching.
 
     Without ``consume`` the verified file is renamed to ``folder/fname`` and its path returned.
     With it, ``consume(stream)`` reads the bytes as they arrive and its result is returned once
-    the whole file is verified; the ``.part`` is then removed; ``undo()`` is called after a
+    the whole file is verified; the ``.part`` is then removed (unless ``keep_part``: removing a
+    large file takes time the caller may overlap with other work); ``undo()`` is called after a
     failed attempt (to drop what ``consume`` wrote). Connection problems keep
     ``folder/fname.part`` for the next attempt or run. Raises FetchFailed when no URL gave the
     file; its ``corrupt`` list names the URLs whose bytes did not match their listing.
@@ -372,7 +373,8 @@ def fetch_verified(urls: Sequence[str], fname: str, sha256: str, folder: Path, *
                     continue
             else:
                 if consume is not None:
-                    part.unlink(missing_ok=True)
+                    if not keep_part:
+                        part.unlink(missing_ok=True)
                     return result
                 final = folder / fname
                 os.replace(part, final)

@@ -52,12 +52,9 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
         return fh
 
     def copyfile(self, source, outputfile) -> None:  # type: ignore[override]
-        if self._range_left is None:
-            return super().copyfile(source, outputfile)
-        left = self._range_left
-        while left > 0 and (block := source.read(min(1 << 20, left))):
-            outputfile.write(block)
-            left -= len(block)
+        """The file (or its range) straight from the page cache to the socket (sendfile)."""
+        outputfile.flush()
+        self.connection.sendfile(source, offset=source.tell(), count=self._range_left)
         return None
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: one line per shard is noise

@@ -113,9 +113,13 @@ def _check_rows(spec: catalog.DatasetSpec, src: ArraySource, report: Report) -> 
         return
     for a in range(1, len(src), ROWS_PER_BLOCK):
         block = src.array[src.start + a: src.start + min(a + ROWS_PER_BLOCK, len(src))]  # a view
-        bad = (~np.isfinite(block)).reshape(len(block), -1).sum(axis=1)
-        for k in np.flatnonzero(bad):
-            report.problems.append(Problem(src.item_id(a + int(k)), f"{int(bad[k])} non-finite values"))
+        # a row holds a NaN or infinity iff its float64 sum is not finite (float32 values cannot
+        # overflow it); count exactly only in those rows
+        sums = block.reshape(len(block), -1).sum(axis=1, dtype=np.float64)
+        for k in np.flatnonzero(~np.isfinite(sums)):
+            bad = int(np.size(block[k]) - np.isfinite(block[k]).sum())
+            if bad:
+                report.problems.append(Problem(src.item_id(a + int(k)), f"{bad} non-finite values"))
         report.checked += len(block)
 
 
