@@ -14,11 +14,6 @@ import wemd
 from tests.test_embed import structured_dataset
 from wemd.viz.explorer import build_explorer
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture
 def explorer(home):
     structured_dataset(home, counts={"train": 30, "val": 3, "test": 3})
@@ -66,60 +61,48 @@ def test_page_is_self_contained_with_one_thumbnail_per_point(explorer):
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_hover_zoom_and_pan_in_headless_chromium(explorer, tmp_path):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
-                                   "(its own browser download is not needed)")
+def test_hover_zoom_and_pan_in_headless_chromium(explorer, browser_tab, tmp_path):
     ds, page = explorer
     requests: list[str] = []
-    with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=[f for f in FLAGS if f != "--headless"], viewport={"width": 1100, "height": 700})
-        try:
-            tab = context.new_page()
-            tab.on("request", lambda r: requests.append(r.url))
-            errors: list[str] = []
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.goto(page.as_uri())
-            wait_until(tab, "window.wemdExplorer !== undefined")
-            target = 7
-            box = tab.eval_on_selector("#canvas", "c => { const r = c.getBoundingClientRect(); "
-                                       "return [r.left, r.top]; }")
-            sx, sy = tab.evaluate(f"window.wemdExplorer.screenPosition({target})")
-            tab.mouse.move(box[0] + sx, box[1] + sy)
-            wait_until(tab, "document.getElementById('preview').complete && "
-                                  "document.getElementById('preview').naturalWidth === 96")
-            assert tab.evaluate("window.wemdExplorer.hovered()") == target
-            src = tab.get_attribute("#preview", "src")
-            assert src == f"thumbs/{target}.png"
-            meta = tab.inner_text("#meta")
-            assert ds.item_id(target) in meta and "subset" in meta
-            shot = tmp_path / "hover.png"
-            tab.screenshot(path=str(shot))
-            from PIL import Image
+    tab = browser_tab
+    tab.on("request", lambda r: requests.append(r.url))
+    errors = tab.errors
+    tab.goto(page.as_uri())
+    wait_until(tab, "window.wemdExplorer !== undefined")
+    target = 7
+    box = tab.eval_on_selector("#canvas", "c => { const r = c.getBoundingClientRect(); "
+                               "return [r.left, r.top]; }")
+    sx, sy = tab.evaluate(f"window.wemdExplorer.screenPosition({target})")
+    tab.mouse.move(box[0] + sx, box[1] + sy)
+    wait_until(tab, "document.getElementById('preview').complete && "
+                    "document.getElementById('preview').naturalWidth === 96")
+    assert tab.evaluate("window.wemdExplorer.hovered()") == target
+    src = tab.get_attribute("#preview", "src")
+    assert src == f"thumbs/{target}.png"
+    meta = tab.inner_text("#meta")
+    assert ds.item_id(target) in meta and "subset" in meta
+    shot = tmp_path / "hover.png"
+    tab.screenshot(path=str(shot))
+    from PIL import Image
 
-            img = np.asarray(Image.open(shot).convert("L"), dtype=float)
-            prev = tab.eval_on_selector("#preview", "e => { const r = e.getBoundingClientRect(); "
-                                        "return [r.left, r.top, r.width, r.height]; }")
-            x0, y0, w, h = (int(round(v)) for v in prev)
-            region = img[y0 + 2:y0 + h - 2, x0 + 2:x0 + w - 2]
-            assert region.std() > 20  # the micrograph is drawn, not an empty box
-            # zoom about the cursor keeps the hovered point under it; drag pans
-            tab.mouse.wheel(0, -400)
-            wait_until(tab, "window.wemdExplorer.view().scale > 1.5")
-            sx2, sy2 = tab.evaluate(f"window.wemdExplorer.screenPosition({target})")
-            assert abs(sx2 - sx) < 2 and abs(sy2 - sy) < 2
-            before = tab.evaluate("window.wemdExplorer.view().tx")
-            tab.mouse.down()
-            tab.mouse.move(box[0] + sx - 120, box[1] + sy, steps=5)
-            tab.mouse.up()
-            assert tab.evaluate("window.wemdExplorer.view().tx") == pytest.approx(before - 120, abs=2)
-            shutil.copy(shot, Path(page.parent) / "hover-screenshot.png")
-            assert not errors
-        finally:
-            context.close()
+    img = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    prev = tab.eval_on_selector("#preview", "e => { const r = e.getBoundingClientRect(); "
+                                "return [r.left, r.top, r.width, r.height]; }")
+    x0, y0, w, h = (int(round(v)) for v in prev)
+    region = img[y0 + 2:y0 + h - 2, x0 + 2:x0 + w - 2]
+    assert region.std() > 20  # the micrograph is drawn, not an empty box
+    # zoom about the cursor keeps the hovered point under it; drag pans
+    tab.mouse.wheel(0, -400)
+    wait_until(tab, "window.wemdExplorer.view().scale > 1.5")
+    sx2, sy2 = tab.evaluate(f"window.wemdExplorer.screenPosition({target})")
+    assert abs(sx2 - sx) < 2 and abs(sy2 - sy) < 2
+    before = tab.evaluate("window.wemdExplorer.view().tx")
+    tab.mouse.down()
+    tab.mouse.move(box[0] + sx - 120, box[1] + sy, steps=5)
+    tab.mouse.up()
+    assert tab.evaluate("window.wemdExplorer.view().tx") == pytest.approx(before - 120, abs=2)
+    shutil.copy(shot, Path(page.parent) / "hover-screenshot.png")
+    assert not errors
     assert requests and all(u.startswith("file://") for u in requests), requests
 
 

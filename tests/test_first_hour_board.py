@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import shlex
-import shutil
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ from wemd.leaderboard import Board, render, run_baseline
 from wemd.leaderboard.instances import bin_label
 
 TASK = "phase_n3_materials"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 # -- 1: per-group scores read the simulation record's hyperparameters ---------------------------
@@ -84,8 +82,6 @@ def test_group_plot_shows_the_grouping_that_varies(simulated_home, tmp_path):
 
 # -- 2: every table of the board page sorts by its own columns -----------------------------------
 
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: (table, column) -> [(sort value, text)] of its body cells, in page order, and the
 #: localeCompare of each text with the next (the order the page's script gives text).
 _COLUMN_JS = """([t, c]) => {
@@ -128,37 +124,25 @@ def _is_sorted(column: dict, ascending: bool) -> bool:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_every_header_of_every_table_sorts_its_own_rows(board_page, tmp_path):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright "
-                                   "(its own browser download is not needed)")
-    with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS)
-        try:
-            tab = context.new_page()
-            errors: list[str] = []
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.goto(board_page.as_uri())
-            tables = tab.locator("table.sortable")
-            assert tables.count() > 10
-            reordered = 0
-            for t in range(tables.count()):
-                headers = tables.nth(t).locator("thead th")
-                for c, name in enumerate(headers.all_inner_texts()):
-                    before = tab.evaluate(_COLUMN_JS, [t, c])
-                    for ascending in (True, False):
-                        headers.nth(c).click()
-                        after = tab.evaluate(_COLUMN_JS, [t, c])
-                        where = f"table {t}, column {c} ({name})"
-                        assert not errors, f"{where}: {errors}"
-                        assert sorted(after["rows"]) == sorted(before["rows"]), where
-                        assert _is_sorted(after, ascending), f"{where}: {after['cells']}"
-                        reordered += after["rows"] != before["rows"]
-                        before = after
-        finally:
-            context.close()
+def test_every_header_of_every_table_sorts_its_own_rows(board_page, browser_tab):
+    tab, errors = browser_tab, browser_tab.errors
+    tab.goto(board_page.as_uri())
+    tables = tab.locator("table.sortable")
+    assert tables.count() > 10
+    reordered = 0
+    for t in range(tables.count()):
+        headers = tables.nth(t).locator("thead th")
+        for c, name in enumerate(headers.all_inner_texts()):
+            before = tab.evaluate(_COLUMN_JS, [t, c])
+            for ascending in (True, False):
+                headers.nth(c).click()
+                after = tab.evaluate(_COLUMN_JS, [t, c])
+                where = f"table {t}, column {c} ({name})"
+                assert not errors, f"{where}: {errors}"
+                assert sorted(after["rows"]) == sorted(before["rows"]), where
+                assert _is_sorted(after, ascending), f"{where}: {after['cells']}"
+                reordered += after["rows"] != before["rows"]
+                before = after
     assert reordered > 20  # clicks did move rows, not only find them in order
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -202,31 +201,14 @@ def test_hostile_metadata_round_trips_through_the_page(tmp_path):
     assert json.loads(payload)["meta"] == meta
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.browser
 @pytest.mark.slow
-def test_hostile_metadata_in_headless_chromium(tmp_path):
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    from tests.test_explorer import FLAGS
-
+def test_hostile_metadata_in_headless_chromium(tmp_path, browser_tab):
     page, meta = hostile_page(tmp_path / "x")
-    with sync_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=[f for f in FLAGS if f != "--headless"])
-        try:
-            tab = context.new_page()
-            errors: list[str] = []
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.on("dialog", lambda d: errors.append(f"dialog {d.message}") or d.dismiss())
-            tab.goto(page.as_uri())  # waits for the load event: every script has run
-            assert tab.evaluate("typeof window.wemdExplorer") == "object"
-            assert tab.evaluate("document.scripts.length") == 2
-            seen = tab.evaluate("JSON.parse(document.getElementById('data').textContent).meta")
-            assert seen == meta and not errors
-        finally:
-            context.close()
+    tab, errors = browser_tab, browser_tab.errors
+    tab.on("dialog", lambda d: errors.append(f"dialog {d.message}") or d.dismiss())
+    tab.goto(page.as_uri())  # waits for the load event: every script has run
+    assert tab.evaluate("typeof window.wemdExplorer") == "object"
+    assert tab.evaluate("document.scripts.length") == 2
+    seen = tab.evaluate("JSON.parse(document.getElementById('data').textContent).meta")
+    assert seen == meta and not errors
