@@ -5,7 +5,6 @@ the README's redirect puts it, and Hub cards of synthetic or partial exports tha
 from __future__ import annotations
 
 import hashlib
-import time
 
 import numpy as np
 import pytest
@@ -32,10 +31,9 @@ def test_first_search_uses_pca_and_never_trains_a_vae(home, tmp_path, capsys):
     structured_dataset(home, counts=COUNTS)
     query = tmp_path / "q.npy"
     np.save(query, wemd.load("stem_96x96", "val")[5][..., 0])
-    started = time.monotonic()
     assert main(["search", str(query), "--dataset", "stem_96x96", "-k", "3"]) == 0
-    assert time.monotonic() - started < 30  # the VAE default took 17-25 minutes
     out = capsys.readouterr().out
+    # no VAE was trained (the old default took 17-25 minutes): one PCA index answered
     assert _index_folders(home, "vae") == [] and len(_index_folders(home, "pca")) == 1
     assert "PCA" in out and "--embedding vae" in out
 
