@@ -195,6 +195,8 @@ def load_pretrained(name: PathLike, *, registry: Optional[PathLike] = None,
 
 def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[str]],
               progress: Optional[bool], retries: int = 2) -> Path:
+    from urllib.parse import quote
+
     from wemd.fetch import BadMirror, FetchFailed, fetch_verified, mirror_base
     from wemd.official import default_mirrors
 
@@ -204,7 +206,7 @@ def _download(entry: PretrainedEntry, folder: Path, mirrors: Optional[Sequence[s
                               "mirrors=[...] or set WEMD_MIRRORS (files are served from "
                               f"<mirror>/{MIRROR_FOLDER}/{entry.file}).")
     try:
-        urls = [f"{mirror_base(base)}/{MIRROR_FOLDER}/{entry.file}" for base in bases]
+        urls = [f"{mirror_base(base)}/{MIRROR_FOLDER}/{quote(entry.file)}" for base in bases]
     except BadMirror as exc:
         raise PretrainedError(f"Cannot fetch {entry.name}: {exc}") from None
     try:

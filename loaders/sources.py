@@ -148,7 +148,7 @@ class FileSource(Source):
                 record = json.loads(mp.read_bytes().decode("utf-8"))
             except UnicodeDecodeError as exc:
                 raise CorruptFileError(mp, f"metadata JSON is not UTF-8 text ({exc})") from exc
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:  # RecursionError: deep nesting
                 raise CorruptFileError(mp, f"metadata JSON unreadable ({exc})") from exc
             if not isinstance(record, dict):
                 raise CorruptFileError(mp, "metadata must be a JSON object {...}, not a "

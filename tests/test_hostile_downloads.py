@@ -326,3 +326,18 @@ def test_a_local_folder_is_a_mirror_and_a_bad_mirror_is_named(home, waves_site):
                           np.load(src / "wavefunctions" / "test" / "0.npy"))
     with pytest.raises(fetch.BadMirror, match="not an http"):
         download("wavefunctions", mirrors=["no/such/folder"], progress=False)
+
+
+def test_percent_escapes_in_listed_names_cannot_reach_outside_a_folder_mirror(home, tmp_path,
+                                                                             waves_site):
+    site, _ = waves_site
+    obj = mirror_json(site, "wavefunctions")
+    test = next(s for s in obj["shards"] if s["group"] == "test")
+    shard = site / "wavefunctions" / test["path"]
+    outside = site / "secret.tar"  # beside the dataset's folder, not in it
+    outside.write_bytes(shard.read_bytes())
+    test["path"] = "%2e%2e%2fsecret.tar"  # a safe name, until a file:// URL decodes it
+    save_mirror_json(site, "wavefunctions", obj)
+    with pytest.raises(DownloadError, match="404|No such file"):
+        download("wavefunctions", split="test", mirrors=[str(site)], retries=0, progress=False)
+    assert not (home / "wavefunctions").exists()

@@ -91,7 +91,7 @@ def split_source(source: str) -> tuple[str, dict[str, Any]]:
     if not sep:
         return source, {}
     scale, dash, seed = build.rpartition("-")
-    if name != "synthetic" or not (dash and scale and seed.isdigit()):
+    if name != "synthetic" or not (dash and scale and seed.isascii() and seed.isdigit()):
         raise UnknownSourceError(f"Unknown source {source!r}: only a synthetic build is spelled "
                                  "with a colon, as 'synthetic:SCALE-SEED' (e.g. 'synthetic:tiny-0').")
     return name, {"scale": scale, "seed": int(seed)}

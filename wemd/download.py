@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
+from urllib.parse import quote
 
 from wemd import catalog
 from wemd.errors import DataMissingError, ManifestError, WEMDError
@@ -147,13 +148,13 @@ def fetch_mirror_manifest(name: str, mirrors: Sequence[str], timeout: float = Bo
 
 def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path, staging: Path,
                 progress: Optional[bool] = None, retries: int = 2,
-                bounds: Bounds = Bounds()) -> list[str]:
+                bounds: Bounds = Bounds(), stop: Any = None) -> list[str]:
     """Stream one shard (mirrors in order) and extract its listed files into ``staging``.
 
     The shard is hashed and its members checked against their listing as the bytes arrive; a
     ``.part`` copy in ``cache`` lets an interrupted shard resume (the caller removes it). A shard that does not match
     its listing on any mirror raises CorruptShardError; other failures DownloadError (run again
-    to resume).
+    to resume). Setting ``stop`` (a ``threading.Event``) ends the transfer with Cancelled.
     """
     created: list[Path] = []
 
@@ -162,9 +163,9 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path, st
             created.pop().unlink(missing_ok=True)
 
     try:
-        return fetch_verified([f"{base}/{name}/{shard.path}" for base in mirrors], shard.path,
+        return fetch_verified([f"{base}/{name}/{quote(shard.path)}" for base in mirrors], shard.path,
                               shard.sha256, cache, size=shard.size, progress=progress,
-                              retries=retries, bounds=bounds, undo=undo, keep_part=True,
+                              retries=retries, bounds=bounds, undo=undo, keep_part=True, stop=stop,
                               consume=lambda stream: extract_shard(stream, staging, shard.files,
                                                                    created))
     except FetchFailed as exc:
@@ -175,6 +176,9 @@ def fetch_shard(name: str, shard: Shard, mirrors: Sequence[str], cache: Path, st
                 "another --mirror or tell its maintainer.") from None
         raise DownloadError(f"Could not download shard {shard.path} of {name} from any mirror:\n"
                             f"{exc}\nRun the same command again to resume.") from None
+    except OSError as exc:  # the local disk, not a mirror (full, or a folder not writable)
+        raise DownloadError(f"Could not write shard {shard.path} of {name} (into {cache} and "
+                            f"{staging}): {exc}") from exc
 
 
 def _check_conflicts(name: str, existing: Manifest, shards: list[Shard], base: str) -> None:
@@ -217,6 +221,7 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], mirrors: Sequ
            retries: int, bounds: Bounds, workers: int) -> None:
     """Stream the shards into a staging folder, verify it, then move it into ``target``
     (files, manifest last). Files already in ``target`` are never written."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from wemd.verify import verify
@@ -230,10 +235,16 @@ def _place(name: str, mirror: MirrorManifest, shards: list[Shard], mirrors: Sequ
         for rel in set(files) - new:  # earlier files take part in verification, never rewritten
             if (target / rel).is_file():  # verification reports it if the split needs it
                 link_or_copy(target / rel, staging / rel)
+        stop = threading.Event()
         with ThreadPoolExecutor(max(1, min(workers, len(shards)))) as pool:
             jobs = [pool.submit(fetch_shard, name, shard, mirrors, cache, staging, progress,
-                                retries, bounds) for shard in shards]
-            errors = [job.exception() for job in jobs]
+                                retries, bounds, stop) for shard in shards]
+            try:
+                errors = [job.exception() for job in jobs]
+            except BaseException:  # Ctrl-C: end the running transfers now (.part files kept)
+                stop.set()
+                pool.shutdown(cancel_futures=True)
+                raise
         failed = [e for e in errors if e is not None]
         if any(isinstance(e, CorruptShardError) for e in failed):
             shutil.rmtree(cache, ignore_errors=True)

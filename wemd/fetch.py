@@ -60,6 +60,10 @@ class DigestMismatch(WEMDError):
     """The bytes received do not match the listed sha256 (the ``.part`` file is deleted)."""
 
 
+class Cancelled(WEMDError):
+    """The caller set the transfer's ``stop`` event (e.g. on Ctrl-C); the ``.part`` is kept."""
+
+
 class BadMirror(WEMDError, ValueError):
     """A mirror that is neither an http(s) URL nor an existing local folder."""
 
@@ -153,10 +157,11 @@ class ListedStream(io.RawIOBase):
     """
 
     def __init__(self, url: str, part: Path, size: int, sha256: str, bounds: Bounds = Bounds(),
-                 started: Optional[float] = None, progress: Optional[bool] = None):
+                 started: Optional[float] = None, progress: Optional[bool] = None,
+                 stop: Any = None):
         super().__init__()
         self.url, self.part, self.size, self.sha256 = url, Path(part), size, sha256
-        self.bounds, self.progress = bounds, progress
+        self.bounds, self.progress, self.stop = bounds, progress, stop
         self.started = time.monotonic() if started is None else started
         self.hash = hashlib.sha256()
         self.done = 0                   # bytes handed out (prefix and network)
@@ -173,6 +178,9 @@ class ListedStream(io.RawIOBase):
 
     def read(self, size: Optional[int] = -1) -> bytes:
         """Up to ``size`` bytes (what has arrived), as the bytes object received: no copy."""
+        if self.stop is not None and self.stop.is_set():
+            raise Cancelled(f"{self.url}: stopped after {self.done} of {self.size} bytes (the "
+                            "partial file is kept to resume)")
         if not self.opened:
             self._open()
         left = self.size - self.done
@@ -233,9 +241,9 @@ class ListedStream(io.RawIOBase):
             raise requests.exceptions.ConnectionError(
                 f"{self.url}: asked for bytes {offset}- but got range "
                 f"{self.response.headers.get('Content-Range')!r}; the next attempt starts from zero")
-        length = self.response.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) != self.size - offset:
-            raise BoundExceeded(f"{self.url} announces {int(length) + offset} bytes, but the "
+        length = _content_length(self.response)
+        if length is not None and length != self.size - offset:
+            raise BoundExceeded(f"{self.url} announces {length + offset} bytes, but the "
                                 f"listing says {self.size}")
         if offset:
             self.prefix = open(self.part, "rb")
@@ -313,6 +321,12 @@ class _Sink:
             self.thread.join()
 
 
+def _content_length(response: Any) -> Optional[int]:
+    """The announced Content-Length (None when absent or not ASCII digits: '²' is not a number)."""
+    length = response.headers.get("Content-Length")
+    return int(length) if length is not None and re.fullmatch(r"[0-9]+", length) else None
+
+
 def _range_start(content_range: Optional[str]) -> Optional[int]:
     """The first byte of a ``Content-Range: bytes START-END/SIZE`` header (None if malformed)."""
     match = re.fullmatch(r"bytes\s+(\d+)-\d+/(\d+|\*)", (content_range or "").strip())
@@ -336,7 +350,8 @@ def _read1(response: Any, size: int) -> bytes:
 def fetch_verified(urls: Sequence[str], fname: str, sha256: str, folder: Path, *, size: int,
                    consume: Optional[Callable[[ListedStream], T]] = None,
                    undo: Optional[Callable[[], None]] = None, progress: Optional[bool] = None,
-                   retries: int = 2, bounds: Bounds = Bounds(), keep_part: bool = False) -> Any:
+                   retries: int = 2, bounds: Bounds = Bounds(), keep_part: bool = False,
+                   stop: Any = None) -> Any:
     """Stream the listed file ``fname`` (``size`` bytes, ``sha256``) from the first URL that
     serves it whole and matching.
 
@@ -346,7 +361,9 @@ def fetch_verified(urls: Sequence[str], fname: str, sha256: str, folder: Path, *
     large file takes time the caller may overlap with other work); ``undo()`` is called after a
     failed attempt (to drop what ``consume`` wrote). Connection problems keep
     ``folder/fname.part`` for the next attempt or run. Raises FetchFailed when no URL gave the
-    file; its ``corrupt`` list names the URLs whose bytes did not match their listing.
+    file; its ``corrupt`` list names the URLs whose bytes did not match their listing. Setting
+    the ``stop`` event (a ``threading.Event``) from another thread ends the transfer within one
+    read with Cancelled, keeping the ``.part``.
     """
     import requests
 
@@ -356,7 +373,7 @@ def fetch_verified(urls: Sequence[str], fname: str, sha256: str, folder: Path, *
     failed = FetchFailed()
     for url in urls:
         for attempt in range(retries + 1):
-            stream = ListedStream(url, part, size, sha256, bounds, started, progress)
+            stream = ListedStream(url, part, size, sha256, bounds, started, progress, stop)
             try:
                 with stream:
                     result = consume(stream) if consume is not None else None
@@ -419,9 +436,9 @@ def _capped_body(response: Any, url: str) -> bytes:
     BoundExceeded (naming the bound) otherwise, before reading when the announced length is
     too large."""
     cap, deadline = MAX_DOCUMENT_BYTES, DOCUMENT_DEADLINE
-    length = response.headers.get("Content-Length")
-    if length is not None and length.isdigit() and int(length) > cap:
-        raise BoundExceeded(f"{url} is {int(length)} bytes, over the {cap} byte limit for a document")
+    length = _content_length(response)
+    if length is not None and length > cap:
+        raise BoundExceeded(f"{url} is {length} bytes, over the {cap} byte limit for a document")
     body = bytearray()
     started = time.monotonic()
     while block := _read1(response, CHUNK_SIZE):

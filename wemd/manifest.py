@@ -50,7 +50,7 @@ def read_manifest(folder: Path) -> Optional[Manifest]:
         raw = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise bad(f"not UTF-8 text ({exc})") from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: deep nesting
         raise ManifestError(f"{path} is not valid JSON ({exc}); fix or delete it.") from exc
     if not isinstance(raw, dict):
         raise bad(f"must be a JSON object {{...}}, not a {type(raw).__name__}")

@@ -112,7 +112,7 @@ def parse_mirror_manifest(raw: bytes, where: str) -> MirrorManifest:
                       ("catalog_version", str)):
         check(isinstance(obj.get(key, kind()), kind), f"'{key}' must be a {kind.__name__}")
     groups = set(catalog.get(dataset).split_names) | {COMMON, WHOLE}
-    shards, seen = [], set()
+    shards, seen, paths = [], set(), set()
     check(isinstance(obj.get("shards"), list) and obj["shards"], "'shards' must be a non-empty list")
     for s in obj["shards"]:
         check(isinstance(s, dict), "a shard entry is not an object")
@@ -122,8 +122,10 @@ def parse_mirror_manifest(raw: bytes, where: str) -> MirrorManifest:
         except UnsafeNameError as exc:
             check(False, f"unsafe name: {exc}")
         check(path.endswith(".tar"), f"shard {path!r} is not a .tar file")
-        check(s.get("group") in groups, f"shard {path!r}: group {s.get('group')!r} is not one of "
-                                        f"{sorted(groups)}")
+        check(path not in paths, f"shard {path!r} is listed twice")
+        paths.add(path)
+        check(isinstance(s.get("group"), str) and s["group"] in groups,
+              f"shard {path!r}: group {s.get('group')!r} is not one of {sorted(groups)}")
         check(_digest(s.get("sha256")) and _count(s.get("size")), f"shard {path!r}: 'sha256' must "
               "be 64 lowercase hex digits and 'size' a non-negative integer")
         files = s.get("files")

@@ -107,10 +107,11 @@ ROWS_PER_BLOCK = 1024
 def _check_rows(spec: catalog.DatasetSpec, src: ArraySource, report: Report) -> None:
     """Rows of one array share its shape and dtype: check them through the first item, then
     count non-finite values block by block (the same findings as item by item, far faster)."""
+    before = len(report.problems)
     _check_item(spec, src, 0, report)
     report.checked += 1
-    if report.problems and report.problems[-1].where == src.item_id(0):
-        return
+    if any(not p.what.endswith(" non-finite values") for p in report.problems[before:]):
+        return  # unreadable: the other rows cannot be read either (non-finite values are per row)
     for a in range(1, len(src), ROWS_PER_BLOCK):
         block = src.array[src.start + a: src.start + min(a + ROWS_PER_BLOCK, len(src))]  # a view
         # a row holds a NaN or infinity iff its float64 sum is not finite (float32 values cannot
