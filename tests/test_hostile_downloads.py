@@ -341,3 +341,33 @@ def test_percent_escapes_in_listed_names_cannot_reach_outside_a_folder_mirror(ho
     with pytest.raises(DownloadError, match="404|No such file"):
         download("wavefunctions", split="test", mirrors=[str(site)], retries=0, progress=False)
     assert not (home / "wavefunctions").exists()
+
+
+def test_odd_types_repeated_shards_and_deep_json_in_mirror_json_are_manifest_errors(waves_site):
+    from wemd.errors import ManifestError
+    from wemd.mirror import parse_mirror_manifest
+
+    site, _ = waves_site
+    good = mirror_json(site, "wavefunctions")
+    listed_group = json.loads(json.dumps(good))
+    listed_group["shards"][0]["group"] = ["train"]
+    twice = json.loads(json.dumps(good))
+    twice["shards"].append(dict(twice["shards"][0], files={"other.npy": {"sha256": "0" * 64, "size": 1}}))
+    for obj, message in ((listed_group, "group"), (twice, "listed twice")):
+        with pytest.raises(ManifestError, match=message):
+            parse_mirror_manifest(json.dumps(obj).encode(), "m.json")
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        parse_mirror_manifest(b"[" * 200_000, "m.json")
+
+
+def test_a_non_ascii_content_length_is_a_clear_error(tmp_path, http):
+    class OddLength(RangeRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "\u00b2")
+            self.end_headers()
+
+    (tmp_path / "site").mkdir()
+    url = http(tmp_path / "site", OddLength) + "/f.bin"
+    with pytest.raises(FetchFailed):
+        fetch_verified([url], "f.bin", "0" * 64, tmp_path / "out", size=10, retries=0)

@@ -107,3 +107,16 @@ def test_non_finite_rows_of_an_array_are_named(home):
     report = verify("stem_96x96", progress=False)
     assert [str(p) for p in report.problems] == ["stem_96x96.npy[2]: 2 non-finite values",
                                                  "stem_96x96.npy[4]: 1 non-finite values"]
+
+
+def test_a_non_finite_first_row_does_not_hide_the_others(home):
+    folder = make_dataset("stem_96x96", home)
+    arr = np.load(folder / "stem_96x96.npy", mmap_mode="r+")
+    arr[0, 0, 0, 0] = arr[1, 0, 0, 0] = np.nan
+    arr[3, 0, 0, 0] = np.inf
+    arr.flush()
+    del arr
+    report = verify("stem_96x96", progress=False)
+    assert [p.where for p in report.problems] == ["stem_96x96.npy[0]", "stem_96x96.npy[1]",
+                                                  "stem_96x96.npy[3]"]
+    assert report.checked == sum(report.counts.values())
