@@ -144,17 +144,22 @@ def test_placed_files_are_never_written_through_by_a_later_shard(home, waves_sit
     assert not (home / "wavefunctions" / "val").exists()
 
 
-def test_unlisted_members_are_refused_and_nothing_is_placed(home, waves_site, http):
-    site, _ = waves_site
+def tamper_test_shard(site, **changed: bytes) -> dict:
+    """Rewrite the test shard with ``changed`` members (path -> bytes), listing the new shard's
+    sha256 and size but the members' old entries, as a careless or hostile mirror would."""
     obj = mirror_json(site, "wavefunctions")
     test = next(s for s in obj["shards"] if s["group"] == "test")
     path = site / "wavefunctions" / test["path"]
     members = shard_members(path)
-    listing = dict(test["files"])
-    members["test/planted.npy"] = b"\0" * 20_000  # not in the listing
+    members.update(changed)
     test["sha256"], test["size"] = retar(path, members)  # the shard hash is "right"
-    test["files"] = listing
     save_mirror_json(site, "wavefunctions", obj)
+    return test["files"]
+
+
+def test_unlisted_members_are_refused_and_nothing_is_placed(home, waves_site, http):
+    site, _ = waves_site
+    tamper_test_shard(site, **{"test/planted.npy": b"\0" * 20_000})  # not in the listing
     with pytest.raises(CorruptShardError, match="planted.npy.*not in the shard's listing"):
         download("wavefunctions", split="test", mirrors=[http(site)], progress=False)
     assert not (home / "wavefunctions").exists()
@@ -163,17 +168,9 @@ def test_unlisted_members_are_refused_and_nothing_is_placed(home, waves_site, ht
 
 def test_members_are_checked_against_their_own_listed_sha256(home, waves_site, http):
     site, src = waves_site
-    obj = mirror_json(site, "wavefunctions")
-    test = next(s for s in obj["shards"] if s["group"] == "test")
-    path = site / "wavefunctions" / test["path"]
-    members = shard_members(path)
-    listing = dict(test["files"])
-    swapped = npy_bytes(np.full((320, 320), 7, np.complex64))
-    members["test/0.npy"] = swapped  # other pixels, same size, under the old listed sha256
+    swapped = npy_bytes(np.full((320, 320), 7, np.complex64))  # other pixels, same size
+    listing = tamper_test_shard(site, **{"test/0.npy": swapped})  # under the old sha256
     assert len(swapped) == listing["test/0.npy"]["size"]
-    test["sha256"], test["size"] = retar(path, members)
-    test["files"] = listing
-    save_mirror_json(site, "wavefunctions", obj)
     with pytest.raises(CorruptShardError, match="test/0.npy.*does not match its listed sha256"):
         download("wavefunctions", split="test", mirrors=[http(site)], progress=False)
     assert not (home / "wavefunctions").exists()
@@ -223,36 +220,36 @@ def test_splits_as_a_list_is_refused(tmp_path, waves_site, http):
 
 # -- bounds (item 5) --------------------------------------------------------------------------
 
+def send_forever(handler, head: bytes, filler: bytes) -> None:
+    """Answer 200 with no Content-Length: ``head``, then ``filler`` until the client hangs up."""
+    handler.send_response(200)
+    handler.end_headers()
+    try:
+        handler.wfile.write(head)
+        while True:
+            handler.wfile.write(filler)
+    except OSError:
+        pass
+
+
 class EndlessHandler(RangeRequestHandler):
-    """Sends the file, then zeros forever, with no Content-Length."""
+    """Sends the shard, then zeros forever."""
 
     def do_GET(self):
         path = self.translate_path(self.path)
         if not path.endswith(".tar"):
             return super().do_GET()
-        self.send_response(200)
-        self.end_headers()
-        try:
-            with open(path, "rb") as fh:
-                self.wfile.write(fh.read())
-            while True:
-                self.wfile.write(b"\0" * 65536)
-        except OSError:
-            pass
+        with open(path, "rb") as fh:
+            send_forever(self, fh.read(), b"\0" * 65536)
 
 
 class EndlessJSONHandler(RangeRequestHandler):
+    """Sends a mirror.json that never ends."""
+
     def do_GET(self):
         if not self.path.endswith("mirror.json"):
             return super().do_GET()
-        self.send_response(200)
-        self.end_headers()
-        try:
-            self.wfile.write(b'{"format": "wemd-mirror/1", "x": "')
-            while True:
-                self.wfile.write(b"a" * 65536)
-        except OSError:
-            pass
+        send_forever(self, b'{"format": "wemd-mirror/1", "x": "', b"a" * 65536)
 
 
 class TrickleHandler(RangeRequestHandler):
