@@ -1,0 +1,1 @@
+"""The shared leaderboard service: an ASGI app that scores predictions and re-runs models."""

@@ -1,0 +1,1 @@
+"""Curate a lab's own microscope files into a WEMD-style dataset: read, chain, partition, write."""
