@@ -26,6 +26,8 @@ COMMANDS = (
     "wemd.cli.viz",
     "wemd.cli.synth",
     "wemd.cli.train",  # after wemd.cli.tasks: adds alrc-study to its `baseline` group
+    "wemd.cli.stores",  # convert, stats (zarr / HDF5 / Dask)
+    "wemd.cli.curate",  # curate a lab's own microscope files
 )
 
 
