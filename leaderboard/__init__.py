@@ -15,6 +15,8 @@ Python API (the CLI ``wemd tasks | task | evaluate | baseline | leaderboard`` wr
     rec = run_baseline(task, "gaussian", source="synthetic", n=10)   # wemd.baselines: classical -> record
     lb.Board().submit(rec)                       # validated, fingerprint-checked, stored atomically
     print(lb.Board().table(task.name)); lb.render("site/")
+    lb.Client("http://127.0.0.1:8080", token=T).submit(task.name, "preds.npz", method="my-net")
+                                                 # a board server scores it (wemd[server])
 
 Instances: instance ``i`` uses item ``i mod len(items)`` and ``SeedSequence([task.seed, i])``;
 the instance fingerprint covers the task, protocol version, parameters, n, seed, fixed scan
@@ -35,7 +37,7 @@ from wemd.leaderboard.render import render
 from wemd.leaderboard.tasks import PROTOCOL_VERSION, Task, UnknownTaskError, get_task, tasks
 
 __all__ = [
-    "Board", "DuplicateEntryError", "EvalResult", "EvaluationInputError", "Instance",
+    "Board", "Client", "DuplicateEntryError", "EvalResult", "EvaluationInputError", "Instance",
     "PROTOCOL_VERSION", "RecordError", "SCHEMA", "Scorer", "Task", "TaskDataError",
     "UnknownTaskError", "board_dir", "evaluate", "evaluate_method", "get_task", "make_record",
     "read_record", "render", "run_baseline", "tasks", "validate", "write_inputs",
@@ -44,7 +46,12 @@ _BASELINE_RUNS = ("evaluate_method", "run_baseline")
 
 
 def __getattr__(name: str):
-    """``lb.run_baseline`` and ``lb.evaluate_method``: kept aliases of ``wemd.baselines.run``."""
+    """``lb.run_baseline`` and ``lb.evaluate_method``: kept aliases of ``wemd.baselines.run``;
+    ``lb.Client`` (a board server's client) imports httpx only when used."""
+    if name == "Client":
+        from wemd.leaderboard.server.client import Client
+
+        return Client
     if name in _BASELINE_RUNS:
         from wemd.baselines import run
 

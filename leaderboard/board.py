@@ -172,32 +172,87 @@ class Board:
         by["reference"] = [r.as_dict() for r in task.references]
         return by
 
+    def to_frame(self, task: Optional[str] = None) -> Any:
+        """One row per entry (of one task), typed columns: ``task``, ``entry_id``, ``method``,
+        ``kind``, ``section``, ``provenance``, ``source``, ``n`` (int), ``standard`` (bool),
+        ``date`` (UTC datetime), ``verification`` ("" for a board folder's own records), then
+        ``{metric}`` (the mean) and ``{metric}_std`` (float, NaN where a task lacks it)."""
+        import pandas as pd
+
+        recs = self.entries(task)
+        names = list(get_task(task).metrics) if task else sorted({m for r in recs for m in r["metrics"]})
+        rows = [{"task": r["task"], "entry_id": r.get("entry_id", ""), "method": r["method"]["name"],
+                 "kind": r["method"]["kind"], "section": section_of(r["data"]["provenance"]),
+                 "provenance": r["data"]["provenance"], "source": r["data"]["source"],
+                 "n": r["data"]["n"], "standard": r["data"]["standard"], "date": r["date"],
+                 "verification": r.get("verification", ""),
+                 **{k: v for m in names for k, v in _stat_cells(m, r["metrics"].get(m))}}
+                for r in recs]
+        columns = ["task", "entry_id", "method", "kind", "section", "provenance", "source", "n",
+                   "standard", "date", "verification"] + [f"{m}{x}" for m in names for x in ("", "_std")]
+        frame = pd.DataFrame(rows, columns=columns)
+        types = {c: "string" for c in columns[:7] + ["verification"]}
+        types |= {"n": "int64", "standard": "bool"} | {c: "float64" for c in columns[11:]}
+        frame = frame.astype(types)
+        frame["date"] = pd.to_datetime(frame["date"], utc=True, format="ISO8601")
+        return frame
+
     def table(self, task_name: str) -> str:
-        """Terminal table of one task: real, subset and synthetic sections, then reference rows."""
+        """Terminal table of one task, printed from :meth:`to_frame`: real, subset and synthetic
+        sections (best first), a verification column for a server's entries, then the papers."""
         task = get_task(task_name)
-        rows = self.rows(task_name)
-        head = f"{'method':<34} {'n':>6}  " + "  ".join(f"{m:>20}" for m in task.metrics)
+        frame = self.to_frame(task_name)
+        badges = bool(frame["verification"].str.len().gt(0).any())
+        head = (f"{'method':<34} {'n':>6}  " + (f"{'verification':<30}  " if badges else "")
+                + "  ".join(f"{m:>20}" for m in task.metrics))
         arrow = "lower" if task.lower_is_better else "higher"
         out = [f"{task.name}: {task.title} (protocol {task.protocol_version}; {task.primary}, "
                f"{arrow} is better)"]
         for sec, title in SECTIONS:
-            if not rows[sec]:
+            rows = frame[frame["section"] == sec].sort_values(task.primary, ascending=task.lower_is_better,
+                                                              na_position="last", kind="stable")
+            if rows.empty:
                 continue
             out += ["", f"== {title} ==", head]
-            for r in rows[sec]:
-                name = r["method"]["name"] + ("" if r["data"]["standard"] else " †")
-                cells = "  ".join(f"{format_stat(r['metrics'].get(m)):>20}" for m in task.metrics)
-                out.append(f"{name:<34} {r['data']['n']:>6}  {cells}")
-        if rows["reference"]:
+            for r in rows.itertuples(index=False):
+                r = r._asdict()
+                name = r["method"] + ("" if r["standard"] else " †")
+                badge = f"{r['verification']:<30}  " if badges else ""
+                cells = "  ".join(f"{_frame_stat(r, m):>20}" for m in task.metrics)
+                out.append(f"{name:<34} {r['n']:>6}  {badge}{cells}")
+        refs_rows = [ref.as_dict() for ref in task.references]
+        if refs_rows:
             out += ["", f"== Papers ({refs.STATUS}) ==", head]
-            for r in rows["reference"]:
+            for r in refs_rows:
+                badge = f"{'':<30}  " if badges else ""
                 cells = "  ".join(f"{format_stat(r['metrics'].get(m)):>20}" for m in task.metrics)
-                out.append(f"{r['method'][:34]:<34} {'':>6}  {cells}")
-        if not any(rows[s] for s, _ in SECTIONS):
+                out.append(f"{r['method'][:34]:<34} {'':>6}  {badge}{cells}")
+        if frame.empty:
             out.append("(no entries yet)")
-        if any(not r["data"]["standard"] for s, _ in SECTIONS for r in rows[s]):
+        if not frame["standard"].all():
             out.append("† non-standard protocol parameters (e.g. smaller crops); not comparable.")
         return "\n".join(out)
+
+class RecordsBoard(Board):
+    """A board of records held in memory (e.g. a server's entries, each with ``entry_id`` and
+    ``verification``): the same tables and pages as a board folder. ``where`` names it."""
+
+    def __init__(self, records: list[dict[str, Any]], where: str):
+        self.path = where  # type: ignore[assignment]  # a URL, shown in messages
+        self.records = records
+
+    def entries(self, task: Optional[str] = None) -> list[dict[str, Any]]:
+        return [r for r in self.records if task is None or r.get("task") == task]
+
+def _stat_cells(metric: str, stats: Optional[dict[str, Any]]) -> list[tuple[str, Optional[float]]]:
+    stats = stats or {}
+    return [(metric, stats.get("mean")), (f"{metric}_std", stats.get("std"))]
+
+
+def _frame_stat(row: dict[str, Any], metric: str) -> str:
+    """A frame row's metric as :func:`format_stat` shows it (NaN stands for a missing value)."""
+    mean, std = row[metric], row[f"{metric}_std"]
+    return format_stat(None if mean != mean else {"mean": mean, "std": None if std != std else std})
 
 
 def format_stat(stats: Optional[dict[str, Any]], pm: str = "+-") -> str:

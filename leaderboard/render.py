@@ -53,23 +53,49 @@ def _stat(s: Optional[dict[str, Any]]) -> tuple[str, str]:
     return text, "" if text == "-" else f"{s['mean']:.8g}"
 
 
-def _rows(task: Task, board: Board) -> list[tuple[str, list[list[tuple[str, str]]]]]:
-    """Per section: rows of (text, sort value) cells: method, n, date, metrics..."""
+def _rows(task: Task, board: Board) -> tuple[list[str], list[tuple[str, list[list[tuple[str, str]]]]]]:
+    """The header and, per section, rows of (text, sort value) cells: method, n, date, the
+    verification level when the entries carry one (a server's board), then the metrics."""
     by = board.rows(task.name)
+    badges = any("verification" in r for sec, _ in SECTIONS for r in by[sec])
+    header = ["method", "n", "date"] + (["verification"] if badges else []) + list(task.metrics)
     out = []
     for sec, title in SECTIONS:
         rows = []
         for r in by[sec]:
             cells = [(_name(r), ""), (str(r["data"]["n"]), str(r["data"]["n"])),
                      (r["date"][:10], "")]
+            cells += [(str(r.get("verification", "")), "")] if badges else []
             rows.append(cells + [_stat(r["metrics"].get(m)) for m in task.metrics])
         if rows:
             out.append((title, rows))
-    ref_rows = [[(r["method"], ""), ("", ""), ("paper", "")] + [_stat(r["metrics"].get(m)) for m in task.metrics]
-                for r in by["reference"]]
+    ref_rows = [[(r["method"], ""), ("", ""), ("paper", "")]
+                + ([(refs.STATUS, "")] if badges else [])
+                + [_stat(r["metrics"].get(m)) for m in task.metrics] for r in by["reference"]]
     if ref_rows:
         out.append((f"Papers: {refs.STATUS}", ref_rows))
-    return out
+    return header, out
+
+
+def html_tables(task: Task, board: Board) -> list[str]:
+    """A task's sortable HTML tables, one per section; every field is escaped."""
+    header, sections = _rows(task, board)
+    body = []
+    for title, rows in sections:
+        cls = ' class="ref"' if title.startswith("Papers") else ""
+        warn = ' class="warn"' if title.startswith("Synthetic") else ""
+        body += [f"<h3{warn}>{html.escape(title)}</h3>", '<table class="sortable"><thead><tr>'
+                 + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
+        body += [f"<tr{cls}>" + "".join(f'<td data-v="{html.escape(v)}">{html.escape(t)}</td>'
+                                        for t, v in row) + "</tr>" for row in rows]
+        body.append("</tbody></table>")
+    return body
+
+
+def html_page(title: str, body: list[str]) -> str:
+    """A whole page with the board's style and the column-sorting script."""
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + f"\n{_SORT_JS}</body></html>\n")
 
 
 def _name(r: dict[str, Any]) -> str:
@@ -227,8 +253,7 @@ def _render(out: Path, board: Board) -> list[Path]:
         md += ["![error against coverage](plots/stem_completion_coverage.png)", ""]
         body.append('<img src="plots/stem_completion_coverage.png" alt="error against coverage">')
     for task in tasks().values():
-        sections = _rows(task, board)
-        header = ["method", "n", "date"] + list(task.metrics)
+        header, sections = _rows(task, board)
         md += [f"## {task.name}", "", f"{task.title}. Data: `{task.dataset}/{task.split}`, protocol "
                f"{task.protocol_version}, primary metric `{task.primary}` "
                f"({'lower' if task.lower_is_better else 'higher'} is better).", ""]
@@ -236,17 +261,11 @@ def _render(out: Path, board: Board) -> list[Path]:
                  f"<p>{html.escape(task.title)}. Data: <code>{task.dataset}/{task.split}</code>, "
                  f"protocol {task.protocol_version}, primary metric <code>{task.primary}</code>.</p>"]
         for title, rows in sections:
-            cls = ' class="ref"' if title.startswith("Papers") else ""
-            warn = ' class="warn"' if title.startswith("Synthetic") else ""
             md += [f"**{title}**", "", "| " + " | ".join(header) + " |",
                    "|" + "---|" * len(header)]
             md += ["| " + " | ".join(_markdown(c[0]) for c in row) + " |" for row in rows]
             md.append("")
-            body += [f"<h3{warn}>{html.escape(title)}</h3>", '<table class="sortable"><thead><tr>'
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
-            body += [f"<tr{cls}>" + "".join(f'<td data-v="{html.escape(v)}">{html.escape(t)}</td>'
-                                            for t, v in row) + "</tr>" for row in rows]
-            body.append("</tbody></table>")
+        body += html_tables(task, board)
         for plot in (_bar_plot(task, board, out), _group_plot(task, board, out)):
             if plot:
                 written.append(plot)
@@ -254,7 +273,6 @@ def _render(out: Path, board: Board) -> list[Path]:
                 md += [f"![{_markdown(plot.stem)}]({rel})", ""]
                 body.append(f'<img src="{rel}" alt="{html.escape(plot.stem)}">')
     written.append(write_text(out / "index.md", "\n".join(md) + "\n"))
-    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>WEMD leaderboard</title>"
-            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + f"\n{_SORT_JS}</body></html>\n")
+    page = html_page("WEMD leaderboard", body)
     written.append(write_text(out / "index.html", page))
     return written

@@ -23,6 +23,7 @@ COMMANDS = (
     "wemd.cli.get",
     "wemd.cli.simulate",
     "wemd.cli.tasks",
+    "wemd.cli.leaderboard",  # board folders and the board server
     "wemd.cli.viz",
     "wemd.cli.synth",
     "wemd.cli.train",  # after wemd.cli.tasks: adds alrc-study to its `baseline` group

@@ -1,21 +1,18 @@
-"""Sub-commands of the benchmark: tasks, task inputs/show, evaluate, baseline, leaderboard.
+"""Sub-commands of the benchmark: tasks, task inputs/show, evaluate, baseline (the board's own
+commands are in ``wemd.cli.leaderboard``).
 
 ``--source`` (with ``--scale``/``--synth-seed``) means the data a command works on: the data
 ``task inputs``, ``evaluate`` and ``baseline run`` score on (their records name it, e.g.
-``synthetic:tiny-0``); the data ``leaderboard submit`` checks fingerprints on (default: the one
-each record names); for ``tasks``, the data whose presence on disk it reports per task; for
-``leaderboard show``/``render``, which entries to show: those scored on that data (``--source
-synthetic`` alone: on any synthetic build).
+``synthetic:tiny-0``); for ``tasks``, the data whose presence on disk it reports per task.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Callable, Optional
+from typing import Any
 
-from wemd.cli._args import (add_data_options, add_source, data_root, describe_source, key_values,
-                            source_key, synth_command, synthetic_build)
+from wemd.cli._args import add_data_options, data_root, key_values, synth_command, synthetic_build
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -78,27 +75,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--submit", action="store_true", help="also submit the record to the board")
     _board_arg(p)
     p.set_defaults(func=_baseline_run)
-
-    lb = sub.add_parser("leaderboard", help="submit results, show and render the board")
-    lsub = lb.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
-    p = lsub.add_parser("submit", help="validate a result record and add it to the board")
-    p.add_argument("records", nargs="+")
-    add_data_options(p, default=None, note="; the data the fingerprint is checked on, by default "
-                                            "the one each record names")
-    _board_arg(p)
-    p.set_defaults(func=_submit)
-    p = lsub.add_parser("show", help="terminal table of one task (or all tasks with entries)")
-    p.add_argument("name", nargs="?")
-    _board_arg(p)
-    add_source(p, default=None, note="; given: only the entries scored on that data")
-    p.set_defaults(func=_show)
-    p = lsub.add_parser("render", help="write Markdown + static HTML pages with plots")
-    p.add_argument("outdir")
-    _board_arg(p)
-    add_source(p, default=None, note="; given: only the entries scored on that data")
-    p.set_defaults(func=_render)
-    p = lsub.add_parser("schema", help="print the JSON schema of result records")
-    p.set_defaults(func=_schema)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -209,73 +185,4 @@ def _baseline_run(args: argparse.Namespace) -> int:
     print(f"record: {out}")
     if args.submit:
         print(f"submitted: {Board(args.board).submit(rec, root=args.root)}")
-    return 0
-
-
-def _submit(args: argparse.Namespace) -> int:
-    from wemd.leaderboard import Board, read_record
-    from wemd.leaderboard.board import record_task
-
-    board = Board(args.board)
-    for path in args.records:
-        record = read_record(path)
-        ds = None
-        if args.source is not None:  # check on the chosen data, not the record's own source
-            import wemd
-
-            task = record_task(record)
-            ds = wemd.load(task.dataset, task.split, source=args.source, root=args.root)
-        print(f"submitted: {board.submit(record, root=args.root, ds=ds)}")
-    return 0
-
-
-def _board(args: argparse.Namespace) -> Any:
-    """The board of ``--board``; with ``--source``, a view of the entries scored on that data
-    (``--source synthetic`` alone: on any synthetic build)."""
-    from wemd.leaderboard import Board
-
-    if args.source is None:
-        return Board(args.board)
-
-    class SourceBoard(Board):
-        """The entries of a board whose records' ``data.source`` passes ``keep``."""
-
-        def __init__(self, path: Optional[str], keep: Callable[[tuple], bool], scored_on: str):
-            super().__init__(path)
-            self.keep, self.scored_on = keep, scored_on
-
-        def entries(self, task: Optional[str] = None) -> list[dict[str, Any]]:
-            return [r for r in super().entries(task) if self.keep(source_key(r["data"]["source"]))]
-
-    wanted = source_key(args.source)
-    if wanted[0] == "synthetic" and args.scale is None and args.synth_seed is None:
-        return SourceBoard(args.board, lambda key: key[0] == "synthetic", "synthetic data")
-    return SourceBoard(args.board, lambda key: key == wanted, describe_source(args.source))
-
-
-def _show(args: argparse.Namespace) -> int:
-    board = _board(args)
-    names = [args.name] if args.name else sorted({r["task"] for r in board.entries()})
-    if args.source is not None and not any(board.entries(n) for n in names):
-        print(f"The board at {board.path} has no entries from {board.scored_on}; drop --source "
-              "to see all of it.")
-        return 0
-    if not names:
-        print(f"The board at {board.path} has no entries yet.")
-    print("\n\n".join(board.table(n) for n in names))
-    return 0
-
-
-def _render(args: argparse.Namespace) -> int:
-    from wemd.leaderboard import render
-
-    for path in render(args.outdir, _board(args)):
-        print(path)
-    return 0
-
-
-def _schema(args: argparse.Namespace) -> int:
-    from wemd.leaderboard import SCHEMA
-
-    print(json.dumps(SCHEMA, indent=2))
     return 0

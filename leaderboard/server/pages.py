@@ -1,0 +1,83 @@
+"""The board's pages and entry listings from the database: ``/``, one page per task, plots.
+
+Tables come from :mod:`wemd.leaderboard.render` (sortable, every field escaped, real / subset /
+synthetic apart) with a verification column; plots are drawn by its plot functions into a cache
+folder named by the entries they show, so a page is redrawn only when its entries change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from pathlib import Path
+from typing import Any, Optional
+
+import sqlalchemy as sa
+
+from wemd.leaderboard import references as refs
+from wemd.leaderboard.board import RecordsBoard
+from wemd.leaderboard.render import _bar_plot, html_page, html_tables
+from wemd.leaderboard.server import db
+from wemd.leaderboard.server.scoring import LEVELS, Config
+from wemd.leaderboard.tasks import Task, tasks
+
+
+def entries(engine: sa.Engine, task: Optional[str] = None) -> list[dict[str, Any]]:
+    """Every entry (of one task) as its record with ``entry_id`` and ``verification``."""
+    q = sa.select(db.entries.c.id, db.entries.c.verification, db.entries.c.record,
+                  db.entries.c.submission_id).order_by(db.entries.c.created)
+    if task is not None:
+        q = q.where(db.entries.c.task == task)
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+    return [dict(rec) | {"entry_id": eid, "verification": level, "submission_id": sid}
+            for eid, level, rec, sid in rows]
+
+
+def index(engine: sa.Engine, cfg: Config) -> str:
+    with engine.connect() as conn:
+        counts = dict(conn.execute(sa.select(db.entries.c.task, sa.func.count())
+                                   .group_by(db.entries.c.task)).all())
+    rows = "".join(f'<tr><td data-v=""><a href="/tasks/{html.escape(t.name)}">{html.escape(t.name)}'
+                   f'</a></td><td data-v="">{html.escape(t.title)}</td>'
+                   f'<td data-v="{counts.get(t.name, 0)}">{counts.get(t.name, 0)}</td></tr>'
+                   for t in tasks().values())
+    body = ["<h1>WEMD leaderboard</h1>",
+            f"<p>Scores on this board are computed by this server on its own data (source "
+            f"<code>{html.escape(cfg.source)}</code>). Verification levels: "
+            + ", ".join(f"<i>{html.escape(v)}</i>" for v in LEVELS)
+            + f". Paper rows are <i>{html.escape(refs.STATUS)}</i>.</p>",
+            '<table class="sortable"><thead><tr><th>task</th><th>title</th><th>entries</th></tr>'
+            f"</thead><tbody>{rows}</tbody></table>"]
+    return html_page("WEMD leaderboard", body)
+
+
+def task_page(engine: sa.Engine, task: Task) -> str:
+    board = RecordsBoard(entries(engine, task.name), "this server")
+    body = ['<p><a href="/">all tasks</a></p>', f"<h1>{html.escape(task.name)}</h1>",
+            f"<p>{html.escape(task.title)}. Data: <code>{html.escape(task.dataset)}/"
+            f"{html.escape(task.split)}</code>, protocol {html.escape(task.protocol_version)}, "
+            f"primary metric <code>{html.escape(task.primary)}</code> "
+            f"({'lower' if task.lower_is_better else 'higher'} is better). † marks non-standard "
+            "protocol parameters. Click a column to sort.</p>"]
+    body += html_tables(task, board) or ["<p>No entries yet.</p>"]
+    if board.records:
+        body.append(f'<img src="/plots/{html.escape(task.name)}.png" alt="{html.escape(task.name)}">')
+    return html_page(f"{task.name} - WEMD leaderboard", body)
+
+
+def plot(engine: sa.Engine, cfg: Config, task: Task) -> Optional[bytes]:
+    """The bar chart of a task's primary metric, drawn once per set of entries."""
+    import matplotlib
+
+    records = entries(engine, task.name)
+    if not records:
+        return None
+    key = hashlib.sha256("|".join(r["entry_id"] for r in records).encode()).hexdigest()[:24]
+    folder = Path(cfg.data) / "plots" / key
+    path = folder / "plots" / f"{task.name}.png"
+    if not path.is_file():
+        matplotlib.use("Agg")
+        with matplotlib.rc_context({"text.usetex": False}):
+            path = _bar_plot(task, RecordsBoard(records, "this server"), folder) or path
+    return path.read_bytes() if path.is_file() else None

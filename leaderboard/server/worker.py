@@ -1,0 +1,94 @@
+"""Worker processes: each claims queued submissions from the database and scores them.
+
+``Workers`` starts N processes (``spawn``: no state shared with the web server) and watches
+them: a worker that dies (killed, out of memory) has its claimed job put back in the queue and
+is replaced. Jobs left ``scoring`` by a killed server are requeued when the board starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+import traceback
+from typing import Optional
+
+from wemd.errors import WEMDError
+from wemd.leaderboard.server import db
+from wemd.leaderboard.server.scoring import Config, Scorer
+
+log = logging.getLogger("wemd.leaderboard.server")
+POLL_S = 0.2
+
+
+def work(cfg: Config, name: str, stop: Optional[mp.synchronize.Event] = None) -> None:
+    """Claim and score jobs until ``stop`` is set."""
+    engine = db.connect(cfg.db, create=False)
+    scorer = Scorer(cfg)
+    while stop is None or not stop.is_set():
+        job = db.claim(engine, name)
+        if job is None:
+            time.sleep(POLL_S)
+            continue
+        try:
+            entry = scorer.score(job)
+        except WEMDError as exc:
+            db.finish(engine, job["id"], reason=str(exc))
+        except Exception as exc:  # a bug, not the submission's fault: say so
+            log.error("submission %s: %s", job["id"], traceback.format_exc())
+            db.finish(engine, job["id"], reason=f"Internal error while scoring "
+                                                f"({type(exc).__name__}: {exc}); tell the host.")
+        else:
+            db.finish(engine, job["id"], entry=entry)
+
+
+def _main(cfg: Config, name: str, stop: mp.synchronize.Event) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    work(cfg, name, stop)
+
+
+class Workers:
+    """N worker processes, restarted when they die, with their claimed jobs requeued."""
+
+    def __init__(self, cfg: Config, count: int):
+        self.cfg, self.count = cfg, count
+        self.ctx = mp.get_context("spawn")
+        self.stop = self.ctx.Event()
+        self.procs: dict[str, mp.process.BaseProcess] = {}
+        self._watch: Optional[threading.Thread] = None
+        self._serial = 0
+
+    def _spawn(self) -> None:
+        self._serial += 1
+        name = f"{os.getpid()}-{self._serial}"
+        proc = self.ctx.Process(target=_main, args=(self.cfg, name, self.stop), daemon=True,
+                                name=f"wemd-worker-{name}")
+        proc.start()
+        self.procs[name] = proc
+
+    def start(self) -> None:
+        for _ in range(self.count):
+            self._spawn()
+        self._watch = threading.Thread(target=self._supervise, daemon=True)
+        self._watch.start()
+
+    def _supervise(self) -> None:
+        engine = db.connect(self.cfg.db, create=False)
+        while not self.stop.wait(1.0):
+            for name, proc in list(self.procs.items()):
+                if not proc.is_alive():
+                    log.warning("worker %s ended (exit %s); its job goes back to the queue",
+                                name, proc.exitcode)
+                    del self.procs[name]
+                    db.requeue_stale(engine, worker=name)
+                    self._spawn()
+
+    def close(self) -> None:
+        self.stop.set()
+        for proc in self.procs.values():
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()

@@ -1,0 +1,134 @@
+"""The board server end to end (issue 13): a real ``wemd leaderboard serve`` process on
+127.0.0.1 scores uploaded predictions on its own data with the evaluator of ``wemd evaluate``,
+survives restarts and kill -9 without losing work, and exports / imports record folders."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from tests.server_fixtures import N, PARAMS, TASK, Server, board_home, write_predictions  # noqa: F401
+from wemd.cli import main
+from wemd.leaderboard import Board, Client, evaluate
+from wemd.leaderboard.server import db
+from wemd.leaderboard.server.client import ServerError
+from wemd.leaderboard.server.scoring import SCORED, SELF_REPORTED
+
+
+@pytest.fixture(scope="module")
+def server(board_home, tmp_path_factory):
+    base = tmp_path_factory.mktemp("board")
+    srv = Server(f"sqlite:///{base / 'board.sqlite'}", base / "data", board_home[0]).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with Client(server.url, token=server.token("alice")) as c:
+        yield c
+
+
+def test_predictions_are_scored_on_the_servers_data_like_wemd_evaluate(server, client, board_home,
+                                                                       tmp_path):
+    root, targets = board_home
+    preds = write_predictions(tmp_path / "p.npz", np.clip(targets + 0.05, 0, 1).astype(np.float32))
+    ans = client.submit(TASK, preds, method="shifted", n=N, params=PARAMS)
+    assert ans["status"] == "queued"
+    final = client.wait(ans["id"], timeout=60)
+    assert final["status"] == "done" and final["reason"] is None, final
+    local = evaluate(TASK, preds, root=root, n=N, progress=False, **PARAMS)
+    [entry] = [e for e in client.entries(TASK) if e["entry_id"] == final["entry_id"]]
+    assert entry["verification"] == SCORED
+    assert entry["data"]["provenance"] == "subset"  # the server's data, not a client's claim
+    assert entry["data"]["instances_fingerprint"] == local.instances_fingerprint
+    assert entry["metrics"]["mse_x1000"]["mean"] == pytest.approx(local.metrics["mse_x1000"]["mean"])
+    assert entry["predictions_sha256"] == local.predictions_sha256
+    assert entry["data"]["standard"] is False  # small crops: shown as non-standard
+
+
+def test_cli_submit_status_and_show(server, client, board_home, tmp_path, capsys):
+    preds = write_predictions(tmp_path / "p.npz", board_home[1].astype(np.float32))
+    token = server.token("cli-user")
+    assert main(["leaderboard", "submit", TASK, str(preds), "--server", server.url, "--token", token,
+                 "--method", "perfect <b>&", "--n", str(N), "--param", "crop=32", "--wait"]) == 0
+    out = capsys.readouterr().out
+    sid = out.split()[1].rstrip(":")
+    assert "done" in out
+    assert main(["leaderboard", "status", sid, "--server", server.url]) == 0
+    assert f"{sid}: done" in capsys.readouterr().out
+    assert main(["leaderboard", "show", TASK, "--server", server.url]) == 0
+    shown = capsys.readouterr().out
+    assert "perfect <b>&" in shown and SCORED in shown and "Subsets of the real data" in shown
+    again = client.submit(TASK, preds, method="perfect <b>&", n=N, params=PARAMS)
+    final = client.wait(again["id"], timeout=60)
+    assert final["status"] == "failed" and "Duplicate" in final["reason"]
+
+
+def test_learned_methods_need_three_seed_files(client, board_home, tmp_path):
+    files = [write_predictions(tmp_path / f"s{k}.npz", np.clip(board_home[1] + 0.01 * k, 0, 1))
+             for k in range(3)]
+    with pytest.raises(ServerError, match=">= 3 seeds") as err:
+        client.submit(TASK, files[:2], method="net", seeds=[0, 1], n=N, params=PARAMS)
+    assert err.value.status == 400
+    final = client.wait(client.submit(TASK, files, method="net", seeds=[0, 1, 2], n=N,
+                                      params=PARAMS)["id"], timeout=60)
+    assert final["status"] == "done", final
+    [entry] = [e for e in client.entries(TASK) if e["entry_id"] == final["entry_id"]]
+    assert entry["method"]["kind"] == "learned" and [r["seed"] for r in entry["runs"]] == [0, 1, 2]
+    assert entry["metrics"]["mse_x1000"]["over"] == "seeds"
+
+
+def test_export_then_import_marks_records_self_reported(server, client, board_home, tmp_path,
+                                                        capsys):
+    preds = write_predictions(tmp_path / "p.npz", np.clip(board_home[1] * 0.9, 0, 1))
+    assert client.wait(client.submit(TASK, preds, method="scaled", n=N, params=PARAMS)["id"],
+                       timeout=60)["status"] == "done"
+    out = tmp_path / "exported"
+    assert main(["leaderboard", "export", "--server", server.url, str(out)]) == 0
+    exported = Board(out).entries(TASK)
+    assert {e["entry_id"] for e in exported} == {e["entry_id"] for e in client.entries(TASK)}
+    assert {e["verification"] for e in exported} == {SCORED}
+    assert main(["leaderboard", "render", str(tmp_path / "site"), "--board", str(out)]) == 0
+    assert SCORED in (tmp_path / "site" / "index.html").read_text()
+    # a record file claiming the strongest level is still imported as self-reported
+    claimed = json.loads(next((out / "entries" / TASK).glob("*.json")).read_text())
+    claimed["verification"] = "model re-run on server"
+    folder = tmp_path / "records"
+    folder.mkdir()
+    (folder / "claimed.json").write_text(json.dumps(claimed))
+    other = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    assert main(["leaderboard", "import", str(folder), "--db", other]) == 0
+    assert main(["leaderboard", "import", str(folder), "--db", other]) == 0
+    assert "1 already there" in capsys.readouterr().out
+    with db.connect(other).connect() as conn:
+        assert conn.execute(sa.select(db.entries.c.verification)).scalars().all() == [SELF_REPORTED]
+
+
+def test_queued_and_interrupted_work_survives_a_kill_9(board_home, tmp_path):
+    """Jobs queued while no worker runs, one left 'scoring' by a dead worker, and one that
+    was interrupted too often: after kill -9 and a restart, each ends done or failed(reason)."""
+    url = f"sqlite:///{tmp_path / 'b.sqlite'}"
+    srv = Server(url, tmp_path / "data", board_home[0], workers=0).start()
+    try:
+        with Client(srv.url, token=srv.token("bob")) as c:
+            ids = [c.submit(TASK, write_predictions(tmp_path / f"{k}.npz",
+                                                    np.clip(board_home[1] + 0.01 * k, 0, 1)),
+                            method=f"m{k}", n=N, params=PARAMS)["id"] for k in range(3)]
+    finally:
+        srv.stop(signal.SIGKILL)
+    engine = db.connect(url)
+    assert db.claim(engine, "a-worker-that-died")["id"] == ids[0]
+    with engine.begin() as conn:  # the third was interrupted MAX_ATTEMPTS times already
+        conn.execute(db.submissions.update().where(db.submissions.c.id == ids[2])
+                     .values(status="scoring", attempts=db.MAX_ATTEMPTS))
+    srv = Server(url, tmp_path / "data", board_home[0]).start()
+    try:
+        with Client(srv.url) as c:
+            final = [c.wait(i, timeout=60) for i in ids]
+    finally:
+        srv.stop()
+    assert [f["status"] for f in final] == ["done", "done", "failed"]
+    assert final[0]["attempts"] == 2 and "interrupted" in final[2]["reason"]
