@@ -44,7 +44,7 @@ def open_folder(name: str, root: Optional[PathLike] = None, *, published: Option
     ``published``: read items as the published data (exactly the catalog's shapes); default:
     unless the manifest declares another provenance. ``wemd verify`` always checks them so.
     """
-    spec = catalog.get(name)
+    spec = catalog.get(name, root)
     folder = dataset_dir(name, root)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise DataMissingError(name, folder, missing_data_hint(name))
@@ -109,7 +109,9 @@ def load(name: str, split: str = "train", *, root: Optional[PathLike] = None,
     ``split`` is a split of the dataset (``train``/``val``/``test``; ``validation`` accepted) or
     ``"all"`` for every split in order. ``source`` is ``"local"`` (files in the data home or
     ``root``), ``"synthetic"`` (the generated stand-in; ``"synthetic:tiny-3"`` is its build of
-    scale ``tiny`` and seed 3, as result records name it) or another registered source (``"hf"``).
+    scale ``tiny`` and seed 3, as result records name it) or another registered source: ``"hf"``
+    (``repo=``), ``"zarr"`` (``url=`` a store folder or any fsspec URL) or ``"hdf5"`` (``url=`` a
+    ``.h5`` file), the last two written by ``wemd convert``.
     ``val_fold=k`` moves the validation window over train+val (k = 0 is the published split);
     the test split never moves.
     """
@@ -126,7 +128,7 @@ def load(name: str, split: str = "train", *, root: Optional[PathLike] = None,
         return _SOURCES[source](name, split, root=root, val_fold=val_fold, **options, **kwargs)
     if kwargs:
         raise TypeError(f"unexpected arguments for source='local': {', '.join(kwargs)}")
-    spec = catalog.get(name)
+    spec = catalog.get(name, root)
     extra = ("all", "unassigned") if spec.partition == "journal" else ("all",)
     split = catalog.canonical_split(spec, split, extra=extra)
     folder, manifest, index = open_folder(name, root)
@@ -193,7 +195,8 @@ def _import_source_plugins() -> None:
     """Import the modules that register non-local sources (kept lazy: they pull heavy deps)."""
     import importlib
 
-    for module in ("wemd.synthetic", "wemd.loaders.hf"):
+    for module in ("wemd.synthetic", "wemd.loaders.hf", "wemd.stores.zarr_store",
+                   "wemd.stores.hdf5_store"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -83,6 +83,10 @@ class WEMDDataset:
     def metadata(self, i: int) -> dict[str, Any]:
         """What is known about item ``i``: its file, and for wavefunctions the simulation record."""
         meta = self.source.metadata(int(i))
+        if self.provenance == "curated":  # wemd curate's table: source file, pixel size, ...
+            from wemd.curate.table import item_row
+
+            meta.update(item_row(self.root, meta["id"]))
         meta.update(dataset=self.name, split=meta.get("split", self.split), position=int(i),
                     provenance=self.provenance)
         return meta
@@ -136,10 +140,13 @@ class WEMDDataset:
 
         The file is named by a hash of the header and every file's path, device, inode, size,
         modification and change times: a rewrite moves the change time (which utime() cannot set
-        back) and a replacement the inode. (None, 0) when a file cannot be examined.
+        back) and a replacement the inode. (None, 0) when a file cannot be examined or the
+        source has no local files.
         """
         from wemd.home import data_home
 
+        if not self.source.files():
+            return None, 0  # nothing local to key a cache on (a remote store): hash afresh
         key = hashlib.sha256(header.encode())
         if len(self):
             key.update(f"{self.source.item_id(0)}|{self.source.item_id(len(self) - 1)}".encode())
@@ -154,6 +161,43 @@ class WEMDDataset:
             return None, 0  # a file vanished: hash from scratch and let reading report it
         return data_home() / ".cache" / "fingerprints" / f"{key.hexdigest()}.txt", newest
 
+    def batch_size(self) -> int:
+        """Items per chunk of :meth:`to_dask`: a store's shard, else the batch a store of this
+        dataset would use (about 64 MB of items; see ``wemd.stores.common.chunking``)."""
+        from wemd.stores.common import chunking
+
+        return int(getattr(self.source, "batch", 0) or chunking(self.spec).batch)
+
+    def to_dask(self, batch: Optional[int] = None) -> Any:
+        """This split as a lazily read ``dask.array`` with one chunk per item batch.
+
+        Each chunk reads its items through this dataset's reader when computed (native files,
+        zarr or HDF5 stores alike), so nothing is read here. Items of varied shape (stem_full)
+        make no common array.
+        """
+        import dask.array as da
+
+        from wemd.errors import WEMDError
+
+        shape, dtype = self.source.item_shape, self.source.dtype
+        if shape is None or dtype is None:
+            raise WEMDError(f"{self.name} items vary in shape (or are text), so they make no single "
+                            "array: read them one by one (ds[i]), e.g. in dask.delayed tasks.")
+        batch = int(batch or self.batch_size())
+        n = len(self)
+        chunks = (tuple(min(batch, n - a) for a in range(0, n, batch)) or (0,),) + \
+            tuple((d,) for d in shape)
+        return da.map_blocks(_read_block, self.source, dtype=dtype, chunks=chunks,
+                             meta=np.empty((0,) * (len(shape) + 1), dtype),
+                             name=f"wemd-{self.name}-{self.split}-{batch}-" + hashlib.sha256(
+                                 f"{self.root}|{self.window}|{n}".encode()).hexdigest()[:16])
+
+    def metadata_frame(self) -> Any:
+        """A pandas DataFrame, one typed row per item (see :mod:`wemd.frames`)."""
+        from wemd.frames import metadata_frame
+
+        return metadata_frame(self)
+
     def torch(self, transform: Any = None) -> Any:
         """A ``torch.utils.data.Dataset`` over this split (needs ``wemd[torch]``)."""
         from wemd.loaders.torch import TorchDataset
@@ -164,3 +208,9 @@ class WEMDDataset:
         tag = "" if self.provenance == "real" else f", provenance={self.provenance!r}"
         win = f", window={self.window!r}" if self.window else ""
         return f"WEMDDataset({self.name!r}, split={self.split!r}, n={len(self)}{tag}{win}, root={str(self.root)!r})"
+
+
+def _read_block(source: Source, block_info: Any = None) -> np.ndarray:
+    """The items of one dask chunk, read through ``source`` (the chunk's location says which)."""
+    a, b = block_info[None]["array-location"][0]
+    return np.asarray(source.get_many(np.arange(a, b)))

@@ -18,22 +18,28 @@ from wemd.home import PathLike
 class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with single byte-range support (HTTP 206), which resumed downloads need.
 
-    ``http.server``'s own handler ignores ``Range``; this one honours ``bytes=N-`` and
-    ``bytes=N-M`` and answers 416 past the end, so ``wemd mirror serve`` is a usable mirror.
+    ``http.server``'s own handler ignores ``Range``; this one honours ``bytes=N-``,
+    ``bytes=N-M`` and the suffix ``bytes=-N`` (the last N bytes, how zarr reads a shard's index)
+    and answers 416 past the end, so ``wemd mirror serve`` is a usable mirror and zarr store.
     """
 
     _range_left: Optional[int] = None
 
     def send_head(self):  # type: ignore[override]
         self._range_left = None
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", (self.headers.get("Range") or "").strip())
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", (self.headers.get("Range") or "").strip())
+        if match is not None and not (match[1] or match[2]):
+            match = None  # "bytes=-": no range at all
         path = self.translate_path(self.path)
         if match is None or not os.path.isfile(path):
             return super().send_head()
         fh = open(path, "rb")
         size = os.fstat(fh.fileno()).st_size
-        start = int(match[1])
-        end = min(int(match[2]) if match[2] else size - 1, size - 1)
+        if match[1]:
+            start = int(match[1])
+            end = min(int(match[2]) if match[2] else size - 1, size - 1)
+        else:  # suffix: the last N bytes (all of a shorter file)
+            start, end = max(0, size - int(match[2])), size - 1
         if start >= size or end < start:
             fh.close()
             self.send_response(416)

@@ -1,0 +1,320 @@
+"""What the zarr and HDF5 stores share: the chunking plan per family, the per-item index
+(native ids, native digests, data digests, metadata), the store's ``wemd`` attributes, and the
+reader that checks every item it returns against its digest.
+
+A store holds the items of some splits of one dataset, bit for bit, plus what the native loader
+needs to give the same fingerprint: each item's native id and native digest (the sha256 of its
+file, or of its array row). No digest is taken on trust: every item read is hashed and compared
+with its ``data_sha256``; where the native digest *is* the item's own digest (array rows) it is
+recomputed, elsewhere (a TIFF's bytes, which pixels do not determine) the stored one is used once
+the item it describes has been checked.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from wemd import catalog
+from wemd.catalog import DatasetSpec
+from wemd.errors import CorruptFileError, DataMissingError, WEMDError
+from wemd.loaders.layouts import digest_is_data
+from wemd.loaders.sources import Source, data_digest, item_problem
+
+#: The ``wemd`` attribute's format; a reader refuses others.
+STORE_FORMAT = "wemd-store/1"
+#: Target sizes: an inner chunk (the unit decoded for one random access) and a shard / item
+#: batch (the unit of a dask chunk, of a sequential read, and of one shard file).
+CHUNK_BYTES = 1 << 20
+BATCH_BYTES = 64 << 20
+#: Items larger than this are tiled into square chunks of this side (TEM 2048x2048, focal series).
+TILE = 1024
+#: Keys of item metadata that describe where a native copy lies on disk: never stored.
+LOCAL_KEYS = ("path", "meta_path")
+
+
+class StoreError(WEMDError):
+    """A store that cannot be written or read as asked (another dataset, incomplete, unreachable)."""
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """How one dataset's items are chunked: ``chunk`` (items per inner chunk, then the item
+    tile), ``batch`` (items per shard and per dask chunk)."""
+
+    chunk: tuple[int, ...]
+    batch: int
+
+    @property
+    def items_per_chunk(self) -> int:
+        return self.chunk[0]
+
+    def shard(self, item_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return (self.batch,) + tuple(item_shape)
+
+
+def _pow2_floor(x: float) -> int:
+    return 1 if x < 2 else 2 ** int(math.log2(x))
+
+
+def chunking(spec: DatasetSpec) -> Chunking:
+    """The chunking of a fixed-shape dataset, from its item size alone.
+
+    96x96 sets: 16 (one channel) or 8 (two) items per 1 MB chunk, 1024 / 512 per shard; 512x512
+    crops and 320x320 waves: one item per chunk, 64 per shard; TEM 2048x2048 and focal series
+    (> 4 MB an item): 1024x1024 (or one-frame) tiles, 4 items per shard. Powers of two, so shard
+    edges fall on chunk edges.
+    """
+    if spec.item_shape is None:
+        raise StoreError(f"{spec.name} has items of varied shape: it has no batch chunking")
+    shape = tuple(spec.item_shape)
+    item_bytes = int(np.prod(shape)) * np.dtype(spec.dtype).itemsize
+    per_chunk = _pow2_floor(CHUNK_BYTES / item_bytes)
+    tile = shape
+    if item_bytes > 4 * CHUNK_BYTES:  # tile big items: one frame, or TILE x TILE of an image
+        tile = (1,) * (len(shape) - 2) + tuple(min(TILE, d) for d in shape[-2:])
+    batch = max(per_chunk, _pow2_floor(BATCH_BYTES / item_bytes))
+    return Chunking((per_chunk,) + tile, batch)
+
+
+def image_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Chunks of one image of a varied-shape dataset (stem_full): tiles of at most TILE x TILE."""
+    return tuple(min(TILE, d) for d in shape)
+
+
+# ------------------------------------------------------------------------------------ the index
+
+@dataclass
+class ItemIndex:
+    """Per item of one split: native id, native digest, data digest, metadata (no local paths)."""
+
+    ids: list[str]
+    sha256: list[str]
+    data_sha256: list[str]
+    meta: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"ids": self.ids, "sha256": self.sha256, "data_sha256": self.data_sha256,
+                           "meta": self.meta}, separators=(",", ":"), default=_json_default).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, where: str) -> "ItemIndex":
+        try:
+            obj = json.loads(bytes(raw).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise CorruptFileError(where, f"item index unreadable ({exc})") from exc
+        cols = ("ids", "sha256", "data_sha256", "meta")
+        if not isinstance(obj, dict) or not all(isinstance(obj.get(c), list) for c in cols) \
+                or len({len(obj[c]) for c in cols}) != 1 \
+                or not all(isinstance(x, str) for c in cols[:3] for x in obj[c]) \
+                or not all(isinstance(m, dict) for m in obj["meta"]):
+            raise CorruptFileError(where, "item index is not four equal-length lists (ids, "
+                                   "sha256, data_sha256, meta)")
+        return cls(*(obj[c] for c in cols))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def stored_meta(meta: dict) -> dict:
+    """An item's metadata as a store keeps it: without local paths and per-load keys."""
+    return {k: v for k, v in meta.items()
+            if k not in LOCAL_KEYS + ("dataset", "position", "provenance")}
+
+
+def read_split(ds: Any, progress: bool = False) -> Iterator[tuple[int, Any, str, str, dict]]:
+    """(position, item, native digest, data digest, metadata) of every item of a loaded split,
+    each item read once (its digests hashed from that read)."""
+    from tqdm.auto import tqdm
+
+    from wemd.frames import item_records
+
+    records = item_records(ds)
+    for i in tqdm(range(len(ds)), desc=f"convert {ds.name}/{ds.split}", disable=not progress,
+                  unit="item"):
+        item, digest = ds.source.get_with_digest(i)
+        yield i, item, digest, data_digest(item), stored_meta(records[i])
+
+
+# ------------------------------------------------------------------------------ the attributes
+
+def store_attrs(ds_by_split: dict[str, Any], codec: str, fingerprints: dict[str, str],
+                kind: str, plan: Optional[Chunking]) -> dict[str, Any]:
+    """The ``wemd`` attribute of a finished store (``complete`` is set by the writer, last)."""
+    from wemd import __version__
+
+    first = next(iter(ds_by_split.values()))
+    manifest = first.manifest.to_json() if first.manifest is not None else None
+    if manifest is not None:
+        manifest.pop("files", None)  # hashes of the native files: not this store's files
+    return {
+        "format": STORE_FORMAT, "kind": kind, "dataset": first.name, "provenance": first.provenance,
+        "catalog_version": catalog.CATALOG_VERSION, "manifest": manifest, "codec": codec,
+        "splits": {s: {"count": len(d), "fingerprint": fingerprints[s]}
+                   for s, d in ds_by_split.items()},
+        "chunking": None if plan is None else {"chunk": list(plan.chunk), "batch": plan.batch},
+        "written_by": f"wemd {__version__}", "complete": False,
+    }
+
+
+def check_attrs(attrs: Any, name: str, where: str, kind: str) -> dict[str, Any]:
+    """The ``wemd`` attribute of a store, refused unless it is a complete store of ``name``."""
+    fix = f"convert it again: `wemd convert {name} OUT --to {kind}`"
+    if not isinstance(attrs, dict) or attrs.get("format") != STORE_FORMAT:
+        raise StoreError(f"{where} is not a wemd {kind} store (no {STORE_FORMAT!r} attributes); "
+                         f"{fix}.")
+    if attrs.get("dataset") != name:
+        raise StoreError(f"{where} holds {attrs.get('dataset')!r}, not {name!r}: point url= at the "
+                         f"store of {name}, or {fix}.")
+    if attrs.get("complete") is not True:
+        raise StoreError(f"{where} is incomplete (its conversion never finished: no completion "
+                         f"marker); delete it and {fix}.")
+    splits = attrs.get("splits")
+    if not isinstance(splits, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("count"), int)
+            and isinstance(v.get("fingerprint"), str) for v in splits.values()):
+        raise CorruptFileError(where, f"its 'splits' attribute is malformed; {fix}")
+    if attrs.get("provenance") not in ("real", "subset", "synthetic", "simulated"):
+        raise CorruptFileError(where, f"unknown provenance {attrs.get('provenance')!r}; {fix}")
+    if attrs.get("catalog_version") != catalog.CATALOG_VERSION:
+        raise StoreError(f"{where} was written for catalog version {attrs.get('catalog_version')!r}"
+                         f", this wemd has {catalog.CATALOG_VERSION!r}; {fix}.")
+    return attrs
+
+
+def wanted_splits(spec: DatasetSpec, split: str, val_fold: Optional[int], stored: Sequence[str],
+                  name: str, where: str, kind: str) -> list[str]:
+    """The stored splits a load of ``split`` (or a moving window) needs; missing ones named."""
+    whole = split == "all" or val_fold is not None
+    wanted = [s for s in spec.splits if s in stored] if whole else [split]
+    if val_fold is not None:
+        wanted = [s for s in ("train", "val") if s in spec.splits]
+    for s in wanted:
+        if s not in stored:
+            raise DataMissingError(name, where, f"The store holds splits {', '.join(stored)}, not "
+                                   f"{s!r}; convert it with `wemd convert {name} OUT --to {kind} "
+                                   f"--split {s}`.")
+    return wanted
+
+
+# ---------------------------------------------------------------------------------- the reader
+
+class StoreSource(Source):
+    """Items of one split of a store, each checked against its digest as it is read.
+
+    Subclasses implement ``_rows(a, b)`` (fixed shapes) or ``_image(i)`` (varied shapes) and
+    ``files()``. Reads go through whole inner chunks, and the last block read is kept, so
+    iterating item by item decodes each chunk once.
+    """
+
+    def __init__(self, spec: DatasetSpec, index: ItemIndex, where: str, split: str, batch: int):
+        self.spec, self.index, self.where, self.split = spec, index, where, split
+        self.item_shape = tuple(spec.item_shape) if spec.item_shape else None
+        self.dtype = np.dtype(spec.dtype)
+        self.batch = batch  # items per dask chunk
+        self.digest_is_data = digest_is_data(spec)
+        self._block: Optional[tuple[int, np.ndarray]] = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_block"] = None
+        return state
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    # subclasses -------------------------------------------------------------------------
+    def _rows(self, a: int, b: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _image(self, i: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def chunk_items(self) -> int:
+        return 1
+
+    # reading ----------------------------------------------------------------------------
+    def _raw(self, i: int) -> np.ndarray:
+        if self.item_shape is None:
+            return self._image(i)
+        step = self.chunk_items()
+        a = (i // step) * step
+        if self._block is None or self._block[0] != a:
+            self._block = (a, self._rows(a, min(a + step, len(self))))
+        return np.array(self._block[1][i - a])
+
+    def _checked(self, i: int, item: np.ndarray) -> np.ndarray:
+        problem = item_problem(item, self.item_shape, self.dtype)
+        if problem is None and data_digest(item) != self.index.data_sha256[i]:
+            problem = "its bytes differ from the digest stored with it (a damaged or edited chunk)"
+        if problem:
+            raise CorruptFileError(self.where, f"{self.split} item {i} ({self.item_id(i)}): "
+                                   f"{problem}; delete the store and convert "
+                                   f"{self.spec.name} again")
+        return item
+
+    def get(self, i: int) -> np.ndarray:
+        return self._checked(i, self._raw(i))
+
+    def get_many(self, idx: np.ndarray) -> Any:
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.item_shape is None or not len(idx) or not np.all(np.diff(idx) == 1):
+            return super().get_many(idx)
+        a = int(idx[0])
+        rows = self._rows(a, int(idx[-1]) + 1)
+        for k in range(len(rows)):
+            self._checked(a + k, rows[k])
+        return rows
+
+    def item_id(self, i: int) -> str:
+        return self.index.ids[i]
+
+    def metadata(self, i: int) -> dict[str, Any]:
+        return {**self.index.meta[i], "id": self.index.ids[i], "store": self.where}
+
+    def digest(self, i: int) -> str:
+        return self.get_with_digest(i)[1]
+
+    def get_with_digest(self, i: int) -> tuple[Any, str]:
+        item = self.get(i)  # checked against data_sha256
+        return item, self.index.data_sha256[i] if self.digest_is_data else self.index.sha256[i]
+
+
+def check_fingerprint(spec: DatasetSpec, split: str, src: StoreSource, attrs: dict) -> None:
+    """Refuse a split whose index does not give the fingerprint the store claims for it."""
+    from wemd.dataset import WEMDDataset
+
+    if src.digest_is_data and src.index.sha256 != src.index.data_sha256:
+        raise CorruptFileError(src.where, f"split {split}: native and data digests of array rows "
+                               f"differ; convert {spec.name} again")
+    claimed = attrs["splits"][split]
+    ds = WEMDDataset(spec, split, src, src.where, attrs["provenance"])
+    if claimed["count"] != len(src) or ds.fingerprint(digests=src.index.sha256) != claimed["fingerprint"]:
+        raise CorruptFileError(src.where, f"split {split}: its items do not give the count and "
+                               f"fingerprint the store claims; convert {spec.name} again")
+
+
+def manifest_of(attrs: dict) -> Any:
+    """The native manifest recorded in a store (None for data placed by hand)."""
+    from wemd.manifest import Manifest
+
+    m = attrs.get("manifest")
+    if not isinstance(m, dict):
+        return None
+    splits = m.get("splits")
+    return Manifest(dataset=attrs["dataset"], provenance=attrs["provenance"],
+                    splits=dict(splits) if isinstance(splits, dict) else None,
+                    generator=m.get("generator") if isinstance(m.get("generator"), dict) else {},
+                    description=m.get("description") if isinstance(m.get("description"), str) else "")
