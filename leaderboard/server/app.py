@@ -164,6 +164,8 @@ def _check_submission(body: Any, cfg: Config, store: Store) -> dict[str, Any]:
         params = body.get("params") or {}
         if not isinstance(params, dict):
             raise ValueError("params must be an object of protocol parameters")
+        for key, value in params.items():
+            _check_param(key, value, task.params.get(key))
         task = task.with_params(**params) if params else task
     except (UnknownTaskError, ValueError, TypeError) as exc:
         raise bad(f"Task: {exc}") from None
@@ -206,3 +208,19 @@ def _check_submission(body: Any, cfg: Config, store: Store) -> dict[str, Any]:
         raise bad("code_url must be a string of at most 500 characters.")
     return {"task": get_task(str(body["task"])).name, "method": method, "kind": kind, "mode": mode,
             "files": files, "seeds": seeds, "params": params, "n": n, "code_url": code_url}
+
+
+def _check_param(key: str, value: Any, default: Any) -> None:
+    """A protocol parameter override must have its default's type (an int may stand for a
+    float), and a positive number stays positive."""
+    def kind(v: Any) -> str:
+        return "number" if type(v) in (int, float) else type(v).__name__
+
+    if default is None:
+        return  # unknown names: with_params names them
+    if kind(value) != kind(default) or (type(default) is int and type(value) is not int):
+        raise ValueError(f"parameter {key} must be a {type(default).__name__} like its default "
+                         f"{default!r}, not {str(value)[:40]!r}")
+    if kind(default) == "number" and (value != value or abs(value) == float("inf")
+                                      or (default > 0 and value <= 0)):
+        raise ValueError(f"parameter {key} must be a positive finite number, not {value!r}")
