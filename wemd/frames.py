@@ -63,6 +63,11 @@ def item_records(ds: Any) -> list[dict[str, Any]]:
     return out
 
 
+#: pandas' inferred kind of a column -> the nullable dtype it gets (lists, dicts stay objects).
+_TYPES = {"string": "string", "integer": "Int64", "floating": "Float64",
+          "mixed-integer-float": "Float64", "boolean": "boolean", "empty": "string"}
+
+
 def records_frame(records: list[dict[str, Any]]) -> Any:
     """A typed DataFrame of metadata records (nested keys flattened, canonical columns added)."""
     import pandas as pd
@@ -73,7 +78,10 @@ def records_frame(records: list[dict[str, Any]]) -> Any:
             nested = [c for c in df.columns if c.endswith(f".{name}")]
             if nested:
                 df[name] = df[nested[0]]
-    df = df.convert_dtypes(infer_objects=True)
+    for col in df.columns:
+        kind = _TYPES.get(pd.api.types.infer_dtype(df[col], skipna=True))
+        if kind:
+            df[col] = df[col].astype(kind)
     if "split" in df.columns:
         df["split"] = df["split"].astype("category")
     return df
