@@ -11,6 +11,8 @@ from wemd.errors import (CorruptFileError, CountMismatchError, DataMissingError,
                          ManifestError, MissingExtraError, UnknownDatasetError, UnknownSplitError,
                          WEMDError)
 from wemd.home import data_home, dataset_dir
+from wemd.frames import catalog_frame  # pandas tables (issue 14); pandas imports on first call
+from wemd.item_stats import stats  # per-item statistics and quality flags
 
 __version__ = "0.1.0"
 
