@@ -93,3 +93,48 @@ class Server:
 def write_predictions(path: Path, predictions: np.ndarray, **extra) -> Path:
     np.savez(path, predictions=predictions, **extra)
     return path
+
+
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A real PostgreSQL server in a temporary folder on a free port of 127.0.0.1 (Debian's
+    binaries; as root, run as the ``postgres`` system user, since initdb refuses root);
+    yields the URL of an empty database and stops the server at the end."""
+    import pwd
+    import shutil
+    import tempfile
+
+    if not PG_BIN:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does)")
+    bindir = PG_BIN[-1].parent
+    as_user: list = []
+    folder = Path(tempfile.mkdtemp(prefix="wemd-pg-"))
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root without a 'postgres' system user for initdb")
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    ctl = as_user + [str(bindir / "pg_ctl"), "-D", str(folder / "data")]
+    try:
+        subprocess.run(as_user + [str(bindir / "initdb"), "-D", str(folder / "data"), "-U",
+                                  "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True)
+        subprocess.run(ctl + ["-l", str(folder / "log"), "-w", "start", "-o",
+                              f"-c listen_addresses=127.0.0.1 -p {port} "
+                              "-c unix_socket_directories='' -c fsync=off"],
+                       check=True, capture_output=True)
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                             autocommit=True) as conn:
+            conn.execute("CREATE DATABASE wemd")
+        yield f"postgresql://postgres@127.0.0.1:{port}/wemd"
+    finally:
+        subprocess.run(ctl + ["-m", "immediate", "-w", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,72 @@
+"""The board server on a real PostgreSQL server (issue 13): submissions scored by two workers,
+restart requeues, and jobs claimed once each under concurrency (PostgreSQL: FOR UPDATE SKIP
+LOCKED; SQLite: a conditional UPDATE)."""
+
+import signal
+import threading
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from tests.server_fixtures import (N, PARAMS, TASK, Server, board_home, postgres_url,  # noqa: F401
+                                   write_predictions)
+from wemd.cli import main
+from wemd.leaderboard import Client
+from wemd.leaderboard.server import db
+
+@pytest.mark.slow
+def test_board_on_postgresql_scores_with_two_workers_and_survives_kill_9(postgres_url, board_home,
+                                                                        tmp_path, capsys):
+    assert main(["leaderboard", "token", "create", "dora", "--db", postgres_url]) == 0
+    token = capsys.readouterr().out.splitlines()[0]
+    srv = Server(postgres_url, tmp_path / "data", board_home[0], workers=0).start()
+    try:
+        with Client(srv.url, token=token) as c:
+            ids = [c.submit(TASK, write_predictions(tmp_path / f"{k}.npz",
+                                                    np.clip(board_home[1] + 0.02 * k, 0, 1)),
+                            method=f"pg-{k}", n=N, params=PARAMS)["id"] for k in range(4)]
+    finally:
+        srv.stop(signal.SIGKILL)
+    engine = db.connect(postgres_url)
+    assert engine.dialect.name == "postgresql"
+    assert db.claim(engine, "died")["id"] == ids[0]  # left 'scoring' by a dead worker
+    srv = Server(postgres_url, tmp_path / "data", board_home[0], workers=2).start()
+    try:
+        with Client(srv.url) as c:
+            final = [c.wait(i, timeout=90) for i in ids]
+            entries = c.entries(TASK)
+    finally:
+        srv.stop()
+    assert [f["status"] for f in final] == ["done"] * 4, final
+    assert sorted(e["method"]["name"] for e in entries) == [f"pg-{k}" for k in range(4)]
+    with engine.connect() as conn:
+        workers = conn.execute(sa.select(db.submissions.c.worker)).scalars().all()
+    assert len(set(workers)) >= 1 and "died" not in workers
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_claims_take_each_job_once(backend, request, tmp_path):
+    url = (request.getfixturevalue("postgres_url") if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'queue.sqlite'}")
+    engine = db.connect(url)
+    with engine.begin() as conn:
+        conn.execute(db.submissions.delete())
+        conn.execute(db.submissions.insert(), [
+            {"id": f"job{k:03d}", "task": TASK, "method": "m", "kind": "classical",
+             "mode": "predictions", "files": [], "seeds": [], "params": {}, "status": "queued",
+             "attempts": 0, "created": float(k)} for k in range(40)])
+    taken: list = []
+
+    def claimer(name):
+        while (job := db.claim(engine, name)) is not None:
+            taken.append(job["id"])
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(taken) == [f"job{k:03d}" for k in range(40)]  # none lost, none twice
+    with engine.begin() as conn:
+        conn.execute(db.submissions.delete())
