@@ -4,10 +4,15 @@ Layouts (a dataset's spec names the ones it accepts):
 
 ``tiff_dir``
     ``{train,val,test}/*.tif`` (``validation``/``valid`` accepted), or a flat folder of TIFFs in
-    numerical order split by contiguous counts (train, then val, then test).
+    numerical order split by contiguous counts (train, then val, then test). Names are ordered
+    numerically, so the authors' crops ``train/train1.tif``, ``train/train2.tif``, ...
+    (``cropping/crop_arm_scans.py``, k counting from 1 in each split) keep their order:
+    ``train10.tif`` follows ``train9.tif``.
 ``npy_array``
     one ``.npy`` of shape ``[N, ...]`` whose rows are split by contiguous counts, or one
-    ``{split}.npy`` per split. Memory-mapped.
+    ``{split}.npy`` per split. Memory-mapped. The authors' file names (:data:`AUTHORS_FILES`:
+    ``96x96.npy``, ``96x96-tem.npy``, ...) are found in the dataset folder, or in the data home
+    itself when the authors' files lie there side by side.
 ``wavefunction_dir``
     ``{split}/{i}.npy`` with ``{split}/meta/{i}-{cif}.json`` or ``meta/{i}-{cif}.json``.
 ``series_dir``
@@ -31,6 +36,16 @@ from wemd.loaders.sources import (ArraySource, FileSource, NpyReader, RangeSourc
                                   Source, TextReader, TiffReader, natural_key, usable)
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+#: The file each 96x96 array was saved as by the authors' scripts (``create_96x96/`` of their
+#: public ``datasets`` repository); train, val and test rows concatenated in that order.
+AUTHORS_FILES = {
+    "stem_96x96": "96x96.npy",
+    "tem_96x96": "96x96-tem.npy",
+    "stem_crops_96x96": "96x96_stem_crops.npy",
+    "wavefunctions_96x96": "wavefunctions_n=3.npy",
+    "wavefunctions_96x96_restricted": "wavefunctions_restricted_n=3.npy",
+    "wavefunctions_96x96_single": "wavefunctions_single_n=3.npy",
+}
 
 
 class SplitIndex:
@@ -135,6 +150,12 @@ def _npy_shape(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     return arr.shape, arr.dtype
 
 
+def authors_folder(spec: DatasetSpec, home: Path) -> bool:
+    """Whether ``home`` holds the authors' file of ``spec`` directly (their files side by side)."""
+    name = AUTHORS_FILES.get(spec.name)
+    return name is not None and (Path(home) / name).is_file()
+
+
 def index_npy_array(spec: DatasetSpec, folder: Path, counts: dict[str, int],
                     published: bool = True) -> SplitIndex:
     notes: list[str] = []
@@ -151,6 +172,8 @@ def index_npy_array(spec: DatasetSpec, folder: Path, counts: dict[str, int],
                       strict_total=set(sources) == set(counts))
         return SplitIndex(sources, notes)
     arrays = _files(folder, (".npy",))
+    authors = [a for a in arrays if a.name == AUTHORS_FILES.get(spec.name)]
+    arrays = authors or arrays
     if len(arrays) != 1:
         what = "no .npy file" if not arrays else f"{len(arrays)} .npy files ({', '.join(a.name for a in arrays)})"
         raise LayoutError(f"{spec.name}: expected one .npy array [N,{','.join(map(str, spec.item_shape or ()))}] "

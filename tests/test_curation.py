@@ -66,18 +66,41 @@ def test_non_overlapping_crops_tile_from_top_left():
     assert curation.non_overlapping_crops(np.zeros((511, 4096))) == []
 
 
-def test_96x96_downsample_and_crop():
-    img = np.tile(np.arange(384, dtype=np.float32), (192, 1))
+def test_96x96_downsample_follows_the_authors_script():
+    """small_stem_images.m: img(1:side, 1:side), then imresize(img, [96 96], 'method', 'box')."""
+    img = np.tile(np.arange(384, dtype=np.float32), (192, 1))  # 192 x 384: top-left square 192
     small = curation.downsample_96(img)
     assert small.shape == (96, 96, 1) and small.dtype == np.float32
-    np.testing.assert_allclose(small[0, :, 0], img[0].reshape(96, 4).mean(axis=1))
-    crop = curation.crop_96(img, np.random.default_rng(3))
-    assert crop.shape == (96, 96, 1)
-    left = int(crop[0, 0, 0])
-    np.testing.assert_array_equal(crop[0, :, 0], np.arange(left, left + 96))
-    again = curation.crop_96(img, np.random.default_rng(3))
-    np.testing.assert_array_equal(crop, again)
-    assert curation.crop_96(np.ones((40, 50)), np.random.default_rng(0)).shape == (96, 96, 1)
+    np.testing.assert_allclose(small[0, :, 0], img[0, :192].reshape(96, 2).mean(axis=1))
+    tall = np.arange(300 * 200, dtype=np.float64).reshape(300, 200)
+    np.testing.assert_array_equal(curation.downsample_96(tall),
+                                  curation.downsample_96(tall[:200, :200]))
+
+
+def test_imresize_box_matches_matlab_contributions():
+    # hand-worked MATLAB contributions: 3 -> 2 pixels (scale 2/3, box widened to 1.5):
+    # output 1 sits at u = 1.25 and averages inputs 1 and 2; output 2 at u = 2.75 takes input 3
+    np.testing.assert_allclose(curation.imresize_box(np.array([[1.0, 2.0, 4.0]]), (1, 2)),
+                               [[1.5, 4.0]])
+    rng = np.random.default_rng(4)
+    img = rng.random((64, 96))
+    np.testing.assert_allclose(curation.imresize_box(img, (16, 32)),
+                               img.reshape(16, 4, 32, 3).mean(axis=(1, 3)), rtol=1e-6)
+    weights = curation._box_weights(2048, 96)  # TEM 2048 -> 96: 21 or 22 pixels per output
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    assert set(np.count_nonzero(weights, axis=1)) <= {21, 22}
+    np.testing.assert_allclose(curation.imresize_box(np.full((2048, 2048), 3.0), (96, 96)), 3.0)
+
+
+def test_crop_96_is_the_top_left_region_or_zeros():
+    """create_96x96_stem_crops.py: crops[i] = imread(f)[:96, :96]; a failed (short) assignment
+    is skipped and the row stays zero."""
+    img = np.arange(200 * 300, dtype=np.float32).reshape(200, 300)
+    crop = curation.crop_96(img)
+    assert crop.shape == (96, 96, 1) and crop.dtype == np.float32
+    np.testing.assert_array_equal(crop[..., 0], img[:96, :96])
+    np.testing.assert_array_equal(curation.crop_96(np.ones((40, 500))), 0)
+    np.testing.assert_array_equal(curation.crop_96(np.ones((96, 96)))[..., 0], 1)
 
 
 @pytest.mark.parametrize("name", ["stem_full", "tem_full", "wavefunctions", "cifs",

@@ -9,8 +9,8 @@ from wemd import catalog
 from wemd.catalog import DatasetSpec
 from wemd.dataset import WEMDDataset
 from wemd.errors import DataMissingError, ManifestError, UnknownSplitError, WEMDError
-from wemd.home import PathLike, dataset_dir
-from wemd.loaders.layouts import SplitIndex, index_folder
+from wemd.home import PathLike, data_home, dataset_dir
+from wemd.loaders.layouts import SplitIndex, authors_folder, index_folder
 from wemd.loaders.sources import ConcatSource, RangeSource, Source
 from wemd.manifest import Manifest, read_manifest
 
@@ -46,6 +46,8 @@ def open_folder(name: str, root: Optional[PathLike] = None, *, published: Option
     """
     spec = catalog.get(name, root)
     folder = dataset_dir(name, root)
+    if not folder.is_dir() and authors_folder(spec, data_home(root)):
+        folder = data_home(root)  # the authors' arrays side by side (96x96.npy, ...)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise DataMissingError(name, folder, missing_data_hint(name))
     manifest = read_manifest(folder)

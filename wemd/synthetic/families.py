@@ -139,8 +139,7 @@ def _stem_job(job: tuple) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
     sizes = tuple(s for s in style.sizes if max(s) <= max_side) or ((512, 512),)
     style.sizes = (max(sizes, key=lambda s: s[0] * s[1]),) if first else sizes
     image, meta = images.stem_image(item_rng(seed, "stem", index), style, kind, special)
-    return (image, meta, curation.downsample_96(image),
-            curation.crop_96(image, item_rng(seed, "stem-crop96", index)))
+    return image, meta, curation.downsample_96(image), curation.crop_96(image)
 
 
 #: What a derived item repeats from its source's record, so it says what it shows.
@@ -195,10 +194,10 @@ def _build_stem(ctx: BuildContext) -> None:
             crop_items.append(_derived_item(meta, (1, 1), id=crel, source=rel, tile=t,
                                             contributor=people[i]))
             crop_counts[split] += 1
-        h, w = image.shape
-        small_items.append(_derived_item(meta, (h / SMALL, w / SMALL), row=i, source=rel))
-        enlarged = max(1.0, SMALL / min(h, w))  # crop_96 enlarges images under 96 px first
-        crop96_items.append(_derived_item(meta, (1 / enlarged,) * 2, row=i, source=rel))
+        side = min(image.shape)  # downsample_96 shrinks the top-left square, crop_96 cuts 96 px
+        small_items.append(_derived_item(meta, (side / SMALL,) * 2, row=i, source=rel))
+        crop96_items.append(_derived_item(meta, (1, 1), row=i, source=rel,
+                                          **({} if side >= SMALL else {"zeros": True})))
     counts = {s: b - a for s, (a, b) in ranges.items()}
     columns = sum(m.get("kind") in ("atomic", "particles_atomic") for m in items)
     ctx.finish("stem_full", counts, items, "Simulated HAADF / bright-field STEM images.",
@@ -210,10 +209,12 @@ def _build_stem(ctx: BuildContext) -> None:
     ctx.finish("stem_crops", crop_counts, crop_items,
                "Non-overlapping 512x512 crops of the synthetic stem_full (wemd.curation).")
     for name, arr, rows, how in (
-            ("stem_96x96", small, small_items, "area-downsampled"),
-            ("stem_crops_96x96", small_crops, crop96_items, "one random 96x96 crop per image")):
+            ("stem_96x96", small, small_items, "the top-left square box-resized to 96x96"),
+            ("stem_crops_96x96", small_crops, crop96_items, "the top-left 96x96 region of each "
+             "image")):
         save_npy(ctx.stage / name / f"{name}.npy", arr)
-        ctx.finish(name, counts, rows, f"Synthetic stem_full {how} to 96x96 (wemd.curation).")
+        ctx.finish(name, counts, rows, f"Synthetic stem_full: {how} (wemd.curation, as the "
+                   "authors' scripts).")
 
 
 # ----------------------------------------------------------------------------------------- TEM
