@@ -17,14 +17,14 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Protocol as TypingProtocol
+from typing import Any, Callable, Optional, Protocol as TypingProtocol
 
 import numpy as np
 
 from wemd.errors import WEMDError, close_matches, did_you_mean, require
 from wemd.simulation.cif import Crystal
 from wemd.simulation.geometry import build_specimen, check_specimen_size, pixel_size
-from wemd.simulation.multislice import Atoms, Grid, multislice
+from wemd.simulation.multislice import Atoms, Grid, NormRecord, multislice
 from wemd.simulation.physics import interaction_constant, kirkland_table, symbol
 from wemd.simulation.protocol import Protocol, draw_rng
 
@@ -51,7 +51,7 @@ class Job:
         rng = draw_rng(self.crystal.name, self.draw, self.seed, "occupancy")
         atoms = build_specimen(self.crystal, self.hyper["zone_axis"], self.hyper["tilt_deg"],
                                width, depth, rng, self.protocol.slice_thickness)
-        n = self.protocol.grid
+        n = self.protocol.grid_for(width)
         grid = Grid((n, n), (atoms.box[0], atoms.box[1]))
         return atoms, grid
 
@@ -63,6 +63,8 @@ class Backend(TypingProtocol):
 
     def version(self) -> str: ...
 
+    def software(self) -> dict[str, str]: ...
+
     def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]: ...
 
 
@@ -72,22 +74,46 @@ def _physics_record(voltage_kv: float, terms: int, grid: Grid, slices: int) -> d
             "pixel_size_A": grid.sampling[0], "grid": list(grid.shape), "slices": slices}
 
 
+def software_versions(*modules: str) -> dict[str, str]:
+    """Versions of gemmi, numpy, scipy and the named extra ``modules`` (e.g. torch, abtem)."""
+    import importlib
+
+    out = {}
+    for name in ("gemmi", "numpy", "scipy", *modules):
+        try:
+            out[name] = str(importlib.import_module(name).__version__)
+        except ImportError:
+            out[name] = "not installed"
+    return out
+
+
 class AtomsBackend(ABC):
     """A backend that simulates the atoms :mod:`~wemd.simulation.geometry` builds, on the
     protocol's grid; subclasses provide ``exit_wave_from_atoms``."""
 
+    #: modules besides gemmi, numpy and scipy whose versions the software record names
+    modules: tuple[str, ...] = ()
+
     @abstractmethod
     def exit_wave_from_atoms(self, atoms: Atoms, grid: Grid, voltage_kv: float, terms: int,
-                             slice_thickness: float = 1.0) -> np.ndarray:
-        """The exit wave (complex64, grid shape) of a plane wave through ``atoms``."""
+                             slice_thickness: float = 1.0,
+                             record: Optional[NormRecord] = None) -> np.ndarray:
+        """The exit wave (complex64, grid shape) of a plane wave through ``atoms``; ``record``
+        receives the intensity accounting where the engine keeps one."""
+
+    def software(self) -> dict[str, str]:
+        return software_versions(*self.modules)
 
     def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
         atoms, grid = job.specimen()
+        record = NormRecord()
         wave = self.exit_wave_from_atoms(atoms, grid, job.hyper["voltage_kv"], job.protocol.terms,
-                                         job.protocol.slice_thickness)
+                                         job.protocol.slice_thickness, record)
         slices = int(round(atoms.box[2] / job.protocol.slice_thickness))
+        norms = record.to_json() if self.name != "abtem" else {
+            "intensity": round(float(np.mean(np.abs(wave.astype(np.complex128)) ** 2)), 6)}
         return wave, {**_physics_record(job.hyper["voltage_kv"], job.protocol.terms, grid, slices),
-                      "atoms": len(atoms.numbers)}
+                      "atoms": len(atoms.numbers), "norm": norms}
 
 
 class NumpyBackend(AtomsBackend):
@@ -104,8 +130,39 @@ class NumpyBackend(AtomsBackend):
         return f"wemd {__version__} (numpy {np.__version__})"
 
     def exit_wave_from_atoms(self, atoms: Atoms, grid: Grid, voltage_kv: float, terms: int,
-                             slice_thickness: float = 1.0) -> np.ndarray:
-        return multislice(atoms, grid, voltage_kv * 1e3, slice_thickness, terms, self.workers)
+                             slice_thickness: float = 1.0,
+                             record: Optional[NormRecord] = None) -> np.ndarray:
+        return multislice(atoms, grid, voltage_kv * 1e3, slice_thickness, terms, self.workers,
+                          record=record)
+
+
+class TorchBackend(AtomsBackend):
+    """The built-in engine's algorithm in PyTorch (:mod:`wemd.simulation.torch_engine`), on
+    ``device`` ("cpu", "cuda", "cuda:1"); ``pip install 'wemd[torch]'``."""
+
+    name = "torch"
+    modules = ("torch",)
+
+    def __init__(self, device: str = "cpu", workers: Optional[int] = None):
+        from wemd.simulation.torch_engine import torch_device
+
+        self.torch = require("torch", "torch")
+        self.device = str(torch_device(device))
+        if workers is not None and workers > 0:
+            self.torch.set_num_threads(workers)
+
+    def version(self) -> str:
+        from wemd import __version__
+
+        return f"wemd {__version__} (torch {self.torch.__version__}, {self.device})"
+
+    def exit_wave_from_atoms(self, atoms: Atoms, grid: Grid, voltage_kv: float, terms: int,
+                             slice_thickness: float = 1.0,
+                             record: Optional[NormRecord] = None) -> np.ndarray:
+        from wemd.simulation.torch_engine import multislice_torch
+
+        return multislice_torch(atoms, grid, voltage_kv * 1e3, slice_thickness, terms,
+                                self.device, record)
 
 
 def kirkland_parameters(species: tuple[int, ...], terms: int) -> dict[str, np.ndarray]:
@@ -128,6 +185,7 @@ class AbtemBackend(AtomsBackend):
     """
 
     name = "abtem"
+    modules = ("abtem", "ase")
 
     def __init__(self) -> None:
         self.abtem = require("abtem", "abtem")
@@ -136,7 +194,8 @@ class AbtemBackend(AtomsBackend):
         return f"abTEM {self.abtem.__version__}"
 
     def exit_wave_from_atoms(self, atoms: Atoms, grid: Grid, voltage_kv: float, terms: int,
-                             slice_thickness: float = 1.0) -> np.ndarray:
+                             slice_thickness: float = 1.0,
+                             record: Optional[NormRecord] = None) -> np.ndarray:
         abtem = self.abtem
         ase = require("ase", "abtem")
         from abtem.parametrizations import KirklandParametrization
@@ -212,6 +271,9 @@ class CltemBackend:
         self.kernel_terms, self.timeout = kernel_terms, timeout
         self._version: Optional[str] = None
 
+    def software(self) -> dict[str, str]:
+        return {**software_versions(), "clTEM": self.version()}
+
     def version(self) -> str:
         if self._version is None:
             out = subprocess.run([self.executable, "-v"], capture_output=True, text=True,
@@ -269,8 +331,8 @@ class CltemBackend:
 
 
 #: Backend name -> class. Add a backend: implement the Backend protocol above and register it here.
-BACKENDS: dict[str, Callable[..., Backend]] = {"numpy": NumpyBackend, "abtem": AbtemBackend,
-                                      "cltem": CltemBackend}
+BACKENDS: dict[str, Callable[..., Backend]] = {"numpy": NumpyBackend, "torch": TorchBackend,
+                                               "abtem": AbtemBackend, "cltem": CltemBackend}
 
 
 def make_backend(name: str, **options: Any) -> Backend:

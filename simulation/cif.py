@@ -24,14 +24,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from wemd.catalog import journal_split
 from wemd.errors import WEMDError
 from wemd.files import UnsafeNameError, safe_filename, safe_join
 from wemd.simulation.physics import kirkland_table
+from wemd.simulation.splits import wemd_journal_split
 
 #: The COD's address for one CIF is ``{base}{id}.cif``.
 COD_BASE_URL = "https://www.crystallography.net/cod/"
@@ -51,6 +51,21 @@ DENSITY_RANGE = (0.002, 0.35)
 #: Longest crystal name (bytes): names become parts of output file names such as
 #: ``{index}-{name}.json``, which must stay under the file system's 255 bytes.
 MAX_CRYSTAL_NAME_BYTES = 200
+#: Mass densities (g/cm^3) a hydrogen-free crystal can have: lithium, the lightest solid element,
+#: has 0.53; osmium, the densest, 22.6.
+MASS_DENSITY_RANGE = (0.4, 25.0)
+#: Largest relative difference between the density the sites and cell give and the density the
+#: CIF states (``_exptl_crystal_density_diffrn``), or the cell mass its formula and Z give: more
+#: means a wrong cell, a wrong Z, or missing sites.
+DENSITY_MISMATCH = 0.10
+#: Least fraction of the cell that covalent-radius spheres (gemmi's radii) fill in a crystal of
+#: metals only. Real metals and alloys fill 0.41 (Li) to ~1 (Sm, rare earths); alkali metals,
+#: the emptiest, 0.41-0.53. A samarium entry whose cell gives 1.7 g/cm^3 instead of 7.5 fills
+#: 0.22. Not applied with non-metals, whose open frameworks fill as little as 0.15.
+METAL_MIN_PACKING = 0.3
+#: Tags naming the journal, in order of preference (COD uses the first; others the citation loop).
+JOURNAL_TAGS = ("_journal_name_full", "_citation_journal_full", "_journal_name_abbrev",
+                "_citation_journal_abbrev")
 #: The six CIF tags of a unit cell (Angstrom, degrees); gemmi needs all six.
 CELL_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c",
              "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma")
@@ -82,6 +97,8 @@ class Crystal:
     cod_id: Optional[str] = None
     formula: str = ""
     split: str = field(default="unassigned")
+    #: :func:`plausibility` measures (density, packing, shortest distance, occupancy) and flags
+    sanity: dict = field(default_factory=dict)
 
     @property
     def species(self) -> tuple[int, ...]:
@@ -109,14 +126,16 @@ def printable_name(path: Union[str, os.PathLike]) -> str:
 
 
 def read_cif(path: Union[str, os.PathLike],
-             split_of: Callable[[Optional[str]], str] = journal_split) -> Crystal:
+             split_of: Callable[[Optional[str]], str] = wemd_journal_split) -> Crystal:
     """Read one CIF into a P1 :class:`Crystal`, or raise :class:`CIFError` with the reason.
 
     Rejects structures containing hydrogen or deuterium (as the original study did), elements
     without Kirkland parameters, CIFs with no sites, what :func:`screen` refuses, and names
     (file name; ``_cod_database_code``, else the file name, which names the outputs) that are
-    not safe file names. ``split_of`` maps the journal name to a partition (default: the WEMD
-    journal table); journal names are whitespace-normalised.
+    not safe file names, and what :func:`plausibility` finds implausible. The journal is the
+    first of :data:`JOURNAL_TAGS` present (whitespace-normalised: multi-line text fields become
+    one line); ``split_of`` maps it to a partition (default: the WEMD journal table, any
+    spelling, :func:`~wemd.simulation.splits.wemd_journal_split`).
     """
     import gemmi
 
@@ -138,8 +157,9 @@ def read_cif(path: Union[str, os.PathLike],
         raw = block.find_value(tag)
         return gemmi.cif.as_string(raw) if raw not in (None, "?", ".") else None
 
-    journal, cod_id = value("_journal_name_full"), value("_cod_database_code")
+    journal = next((j for j in map(value, JOURNAL_TAGS) if j and j.strip()), None)
     journal = " ".join(journal.split()) if journal is not None else None  # no newlines kept
+    cod_id = value("_cod_database_code")
     name = cod_id or path.stem
     try:
         safe_filename(name, "CIF id (_cod_database_code, else the file name)")
@@ -180,9 +200,15 @@ def read_cif(path: Union[str, os.PathLike],
     fractional = np.array([np.array(frac)[g[0]] for g in groups])
     candidates = [tuple(numbers[i] for i in g) for g in groups]
     occupancies = [tuple(occ[i] for i in g) for g in groups]
-    return Crystal(name=name, cell=matrix, fractional=fractional,
-                   candidates=candidates, occupancies=occupancies, journal=journal, cod_id=cod_id,
-                   formula=formula, split=split_of(journal))
+    crystal = Crystal(name=name, cell=matrix, fractional=fractional,
+                      candidates=candidates, occupancies=occupancies, journal=journal,
+                      cod_id=cod_id, formula=formula, split=split_of(journal))
+    stated = {"density_diffrn": _number(block.find_value("_exptl_crystal_density_diffrn")),
+              "formula_units_z": _number(block.find_value("_cell_formula_units_Z"))}
+    crystal.sanity, reason = plausibility(crystal, stated)
+    if reason:
+        raise CIFError(source, reason)
+    return crystal
 
 
 def _number(raw: Optional[str]) -> float:
@@ -245,6 +271,84 @@ def screen(parameters: Sequence[float], cell: np.ndarray, fractional: np.ndarray
                     "alternatives whose occupancies sum to at most 1: check the coordinates, "
                     "occupancies and cell")
     return None
+
+
+def _formula_mass(formula: str) -> Optional[float]:
+    """Mass (Dalton) of a ``_chemical_formula_sum`` such as 'Au Cu3' or 'O3 Sr Ti'; None when a
+    token is not an element with an optional count."""
+    import gemmi
+
+    total = 0.0
+    for token in formula.split():
+        match = re.fullmatch(r"([A-Z][a-z]?)([0-9]*\.?[0-9]*)", token)
+        element = gemmi.Element(match.group(1)) if match else None
+        if element is None or element.atomic_number == 0:
+            return None
+        total += element.weight * (float(match.group(2)) if match.group(2) not in ("", ".") else 1.0)
+    return total or None
+
+
+def plausibility(crystal: Crystal, stated: dict[str, float]) -> tuple[dict, Optional[str]]:
+    """Physical measures of a crystal, and why it cannot be real (None if it can).
+
+    Measures: mass density (g/cm^3, occupancy-weighted gemmi masses over the cell volume), the
+    fraction of the cell covalent spheres fill, the shortest distance between atoms that can
+    both be present (periodic, Angstrom) and the largest occupancy sum of one site. Refused:
+    a mass density outside :data:`MASS_DENSITY_RANGE`; one more than :data:`DENSITY_MISMATCH`
+    away from the CIF's ``_exptl_crystal_density_diffrn``; a crystal of metals only filling
+    less than :data:`METAL_MIN_PACKING`. Flagged (kept, listed in ``flags``): a cell mass more
+    than :data:`DENSITY_MISMATCH` away from Z times the formula's mass (missing or extra sites).
+    ``stated``: ``density_diffrn`` and ``formula_units_z`` from the CIF (NaN where absent).
+    """
+    import gemmi
+
+    elements = {z: gemmi.Element(z) for z in crystal.species}
+    mass = sum(o * elements[z].weight for zs, os_ in zip(crystal.candidates, crystal.occupancies)
+               for z, o in zip(zs, os_))
+    filled = sum(o * 4 / 3 * math.pi * elements[z].covalent_r ** 3
+                 for zs, os_ in zip(crystal.candidates, crystal.occupancies)
+                 for z, o in zip(zs, os_))
+    volume = crystal.volume
+    density = mass / volume * 1e24 / 6.02214076e23  # Dalton per cubic Angstrom -> g/cm^3
+    measures: dict[str, Any] = {
+        "density_g_cm3": round(density, 4), "packing_fraction": round(filled / volume, 4),
+        "shortest_distance_A": _shortest_distance(crystal),
+        "max_site_occupancy": round(max(sum(o) for o in crystal.occupancies), 4), "flags": []}
+    lo, hi = MASS_DENSITY_RANGE
+    if not lo <= density <= hi:
+        return measures, (f"density {density:.3g} g/cm3 from the sites and cell is outside the "
+                          f"range of real crystals ({lo} to {hi}): check the cell and the sites")
+    stated_density = stated.get("density_diffrn", math.nan)
+    if math.isfinite(stated_density) and stated_density > 0 \
+            and abs(density / stated_density - 1) > DENSITY_MISMATCH:
+        return measures, (f"density {density:.3g} g/cm3 from the sites and cell, but the CIF "
+                          f"states {stated_density:.3g} (_exptl_crystal_density_diffrn): the cell "
+                          "or the sites are wrong")
+    if all(e.is_metal for e in elements.values()) and filled / volume < METAL_MIN_PACKING:
+        return measures, (f"a crystal of metals only ({crystal.formula or 'from its sites'}) "
+                          f"whose atoms fill {filled / volume:.2f} of the cell (density "
+                          f"{density:.3g} g/cm3); real metals and alloys fill at least 0.4: the "
+                          "cell is too large")
+    z_units = stated.get("formula_units_z", math.nan)
+    formula_mass = _formula_mass(crystal.formula) if crystal.formula else None
+    if formula_mass and math.isfinite(z_units) and z_units > 0 \
+            and abs(mass / (z_units * formula_mass) - 1) > DENSITY_MISMATCH:
+        measures["flags"].append(
+            f"cell mass {mass:.1f} Da from the sites, but Z = {z_units:g} times the formula "
+            f"{crystal.formula!r} gives {z_units * formula_mass:.1f}: sites may be missing")
+    return measures, None
+
+
+def _shortest_distance(crystal: Crystal) -> Optional[float]:
+    """Shortest periodic distance (Angstrom) between two different sites, 3 decimals."""
+    from scipy.spatial import cKDTree
+
+    n = len(crystal.fractional)
+    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+    images = ((crystal.fractional[None] + shifts[:, None]).reshape(-1, 3)) @ crystal.cell
+    distances, index = cKDTree(images).query(crystal.fractional @ crystal.cell, k=min(2, len(images)))
+    best = [d[1] for d in distances] if len(images) > 1 else []
+    return round(float(min(best)), 3) if best else None
 
 
 def structure_hash(crystal: Crystal) -> str:

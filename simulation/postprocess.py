@@ -17,6 +17,24 @@ def crop_center(wave: np.ndarray, size: int = CROP) -> np.ndarray:
     return wave[..., oy:oy + size, ox:ox + size]
 
 
+def standard_view(wave: np.ndarray, grid: int, crop: int = CROP) -> np.ndarray:
+    """The stored field of view of an exit wave simulated on any grid: the central
+    ``crop / grid`` of it (the protocol's crop of its ``grid``), resampled to ``crop`` pixels by
+    cropping its spectrum (band-limited; amplitudes kept). On the protocol's own grid this is
+    :func:`crop_center`."""
+    n = wave.shape[-1]
+    size = int(round(n * crop / grid))
+    view = crop_center(wave, size)
+    if size == crop:
+        return view
+    if size < crop:
+        raise ValueError(f"a {n}-pixel wave is coarser than the protocol's {grid} grid")
+    spectrum = np.fft.fftshift(np.fft.fft2(view.astype(np.complex128)), axes=(-2, -1))
+    kept = crop_center(spectrum, crop)
+    out = np.fft.ifft2(np.fft.ifftshift(kept, axes=(-2, -1))) * (crop / size) ** 2
+    return out.astype(np.complex64)
+
+
 def normalise(wave: np.ndarray) -> np.ndarray:
     """Divide by the mean amplitude (mean |psi| = 1) and store as complex64."""
     mean = float(np.mean(np.abs(wave)))

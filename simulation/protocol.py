@@ -36,6 +36,11 @@ class Protocol:
     grid: int = GRID_SIZE
     crop: int = CROP
     slice_thickness: float = 1.0
+    #: Non-standard finer sampling (``--grid N`` / ``--sampling A``): the simulation grid, or
+    #: the pixel size in Angstrom. ``grid`` keeps defining the stored field of view (the central
+    #: ``crop / grid`` of the box), which is resampled to ``crop`` pixels.
+    sim_grid: Optional[int] = None
+    sampling: Optional[float] = None
     #: Imaging parameters the original script drew (uniformly); they shape images, not the
     #: exit wave. Objective aperture, defocus spread and illumination convergence included.
     imaging: dict[str, tuple[float, float]] = field(default_factory=lambda: {
@@ -58,6 +63,32 @@ class Protocol:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def standard_sampling(self) -> bool:
+        """False for ``--grid`` / ``--sampling`` runs (recorded as non-standard)."""
+        return self.sim_grid is None and self.sampling is None
+
+    def grid_for(self, width: float) -> int:
+        """Simulation grid (pixels per side) for a crystal ``width`` Angstrom wide."""
+        if self.sim_grid is not None:
+            return int(self.sim_grid)
+        if self.sampling is not None:
+            import scipy.fft
+
+            from wemd.simulation.geometry import LATERAL_PADDING
+
+            n = int(np.ceil((width + 2 * LATERAL_PADDING) / self.sampling))
+            while True:  # an even size with small prime factors (fast FFTs)
+                n = scipy.fft.next_fast_len(n, real=True)
+                if n % 2 == 0:
+                    return n
+                n += 1
+        return self.grid
+
+    def largest_grid(self) -> int:
+        """The largest simulation grid any draw of this protocol can need."""
+        return self.grid_for(self.width_nm[1] * 10.0)
 
 
 #: Overrides for quick stand-ins (tests, the synthetic mini-WEMD): 0.5-1 nm deep, 0.8-1 nm wide

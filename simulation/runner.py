@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from wemd.files import atomic_path, safe_join, save_npy, sha256_file, write_json
-from wemd.catalog import SPLIT_ORDER, get as catalog_get, journal_split, split_rank
+from wemd.catalog import SPLIT_ORDER, get as catalog_get, split_rank
 from wemd.errors import WEMDError
 from wemd.manifest import Manifest, file_entries, read_manifest, write_manifest
 from wemd.simulation.cif import (CIFError, Crystal, printable_name, read_cif, resolve_cifs,
                                  structure_hash)
 from wemd.simulation.physics import kirkland_citation
-from wemd.simulation.postprocess import SMALL, crop_center, normalise, to_small
+from wemd.simulation.postprocess import SMALL, normalise, standard_view, to_small
 from wemd.simulation.protocol import Protocol, sample_hyperparameters, variant_protocol
+from wemd.simulation.splits import SplitRule, make_split_rule
 
 if TYPE_CHECKING:
     from wemd.simulation.backends import Backend
@@ -86,7 +87,8 @@ def task_done(out: Path, task: WaveTask) -> bool:
 
 
 def run_task(task: WaveTask, out: str, variant: str, protocol: Protocol, small: bool, backend: str,
-             backend_options: dict[str, Any], crystal: Optional[Crystal] = None) -> dict[str, Any]:
+             backend_options: dict[str, Any], rule: SplitRule,
+             crystal: Optional[Crystal] = None) -> dict[str, Any]:
     """Simulate one task and stage its array and metadata; returns a status record."""
     from wemd import __version__
     from wemd.simulation.backends import Job
@@ -94,6 +96,7 @@ def run_task(task: WaveTask, out: str, variant: str, protocol: Protocol, small: 
     out_path = Path(out)
     try:
         crystal = crystal or read_cif(task.cif_path)
+        crystal.split = task.split
         hyper = sample_hyperparameters(protocol, _draw_name(variant, task.name), task.draw,
                                        task.seed)
         engine = _engine(backend, backend_options)
@@ -101,22 +104,32 @@ def run_task(task: WaveTask, out: str, variant: str, protocol: Protocol, small: 
         wave, used = engine.run(job)
         if not np.all(np.isfinite(wave)):
             raise SimulationRunError("the exit wave has non-finite values")
-        cropped = crop_center(wave, protocol.crop)
+        cropped = standard_view(wave, protocol.grid, protocol.crop)
         mean_amplitude = float(np.mean(np.abs(cropped)))
         stored = normalise(cropped)
+        convergence = {**used.pop("norm", {}),
+                       "crop_intensity": round(float(np.mean(np.abs(cropped) ** 2)), 6),
+                       "standard_sampling": protocol.standard_sampling}
         stored = to_small(stored) if small else stored
         meta = {
             "variant": variant, "split": task.split, "cif": crystal.name, "cod_id": crystal.cod_id,
             "journal": crystal.journal, "formula": crystal.formula,
+            "species": list(crystal.species),
             "cif_file": Path(task.cif_path).name, "cif_sha256": task.cif_sha256,
             "draw": task.draw, "seed": task.seed,
-            "mixed_occupancy": crystal.has_mixed_sites,
+            "mixed_occupancy": crystal.has_mixed_sites, "split_rule": rule.to_json(),
+            "sanity": crystal.sanity,
             "protocol": protocol.to_json(), "hyperparameters": hyper, "physics": used,
-            "postprocess": {"crop": protocol.crop, "crop_offset": (wave.shape[0] - protocol.crop) // 2,
+            "convergence": convergence,
+            "postprocess": {"crop": protocol.crop,
+                            "crop_offset": (wave.shape[0] - round(wave.shape[0] * protocol.crop
+                                                                  / protocol.grid)) // 2,
+                            "resampled_from": (None if wave.shape[0] == protocol.grid else
+                                               round(wave.shape[0] * protocol.crop / protocol.grid)),
                             "mean_amplitude_before_normalising": mean_amplitude,
                             "resized_to": list(stored.shape) if small else None},
             "software": {"wemd": __version__, "backend": backend, "backend_version":
-                         engine.version()},
+                         engine.version(), **engine.software()},
         }
         array_path, meta_path = _staged(out_path, task)
         save_npy(array_path, stored)
@@ -152,11 +165,12 @@ def _draw_name(variant: str, name: str) -> str:
 
 
 def run_id(variant: str, protocol: Protocol, backend: str, options: dict[str, Any],
-           seed: int) -> str:
+           seed: int, rule: Optional[SplitRule] = None) -> str:
     """A short hash of everything that shapes the outputs, naming the staging folder, so runs
     with other settings into the same OUT never pass for each other's finished work."""
     recipe = {"variant": variant, "protocol": protocol.to_json(), "backend": backend, "seed": seed,
-              "options": {k: v for k, v in options.items() if k != "workers"}}
+              "options": {k: v for k, v in options.items() if k != "workers"},
+              "split_rule": rule.to_json() if rule is not None else None}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -198,9 +212,11 @@ def plan_tasks(crystals: Sequence[tuple[Path, Crystal]], variant: str, protocol:
     return sorted(tasks, key=lambda t: split_rank(t.split))  # stable: keeps CIF and draw order
 
 
-def load_crystals(paths: Sequence[Path], split_of: Callable[[Optional[str]], str]
+def load_crystals(paths: Sequence[Path], split_of: Callable[[Crystal], str]
                   ) -> tuple[list[tuple[Path, Crystal]], list[dict[str, Any]]]:
-    """Read every CIF; rejected ones come back as failure records with the reason.
+    """Read every CIF; rejected ones come back as failure records with the reason, and CIFs
+    kept with a sanity flag (:func:`~wemd.simulation.cif.plausibility`) as records of stage
+    "sanity" with ``"flagged": true``. ``split_of`` (a :class:`SplitRule`) gives each its split.
 
     Duplicates are judged by structure (:func:`~wemd.simulation.cif.structure_hash`), whatever
     their ids: of CIFs with one structure, the first by (name, file name) is kept, so the
@@ -214,9 +230,14 @@ def load_crystals(paths: Sequence[Path], split_of: Callable[[Optional[str]], str
 
     for path in map(Path, paths):
         try:
-            read.append((path, read_cif(path, split_of)))
+            crystal = read_cif(path)
         except CIFError as exc:
             refuse(path, exc.reason)
+            continue
+        crystal.split = split_of(crystal)
+        read.append((path, crystal))
+        failures += [{"cif": printable_name(path), "stage": "sanity", "flagged": True,
+                      "reason": flag} for flag in crystal.sanity.get("flags", [])]
     kept: dict[str, int] = {}  # structure hash -> index into read
     for i in sorted(range(len(read)), key=lambda i: (read[i][1].name, read[i][0].name,
                                                      str(read[i][0]), i)):
@@ -237,6 +258,44 @@ def load_crystals(paths: Sequence[Path], split_of: Callable[[Optional[str]], str
                          f"{crystal.name!r} to different structures; keep one, or give each its "
                          "own _cod_database_code")
     return good, failures
+
+
+#: Bytes of working memory per grid pixel of one simulation: psi, t, the FFT's output and
+#: temporaries (complex64), the potential's real spectra per species, the propagator cache and
+#: mask; measured peak ~60 bytes per pixel for the NumPy engine at 2048 x 2048 with 3 species,
+#: 100 with margin (torch keeps the same arrays, plus a batch of spread species).
+BYTES_PER_PIXEL = 100
+#: Largest simulation grid accepted at all (2 GB of working memory per wave at 100 B/pixel).
+MAX_GRID = 4096 * 4
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new work (Linux ``MemAvailable``), None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(protocol: Protocol, backend: str, workers: int) -> int:
+    """Refuse, before any work, a grid that cannot fit: over :data:`MAX_GRID`, or needing more
+    than the available memory for ``workers`` simulations at once. Returns the bytes per wave."""
+    n = protocol.largest_grid()
+    option = "--sampling" if protocol.sampling is not None else "--grid"
+    if n > MAX_GRID:
+        raise SimulationRunError(f"{option}: a {n} x {n} grid is over the limit of {MAX_GRID}; "
+                                 "choose a coarser one")
+    need = n * n * BYTES_PER_PIXEL
+    free = available_memory()
+    if backend in ("numpy", "torch", "abtem") and free is not None and need * workers > free:
+        raise SimulationRunError(
+            f"{option}: a {n} x {n} grid needs ~{need / 2**30:.1f} GiB per simulation x "
+            f"{workers} worker(s), but {free / 2**30:.1f} GiB is available; choose a coarser "
+            f"{option} or fewer --workers")
+    return need
 
 
 def _run_local(todo: list[WaveTask], args: tuple, crystals: dict[str, Crystal], bar) -> list[dict]:
@@ -367,7 +426,8 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
                      scheduler: Optional[str] = None, seed: int = 0,
                      protocol_overrides: Optional[dict[str, Any]] = None,
                      draws_per_cif: Optional[int] = None,
-                     split_of: Callable[[Optional[str]], str] = journal_split,
+                     split_by: str = "journal",
+                     split_map: Union[None, PathLike, dict[str, str]] = None,
                      cod_url: Optional[str] = None,
                      backend_options: Optional[dict[str, Any]] = None,
                      progress: bool = True, command: Optional[str] = None) -> dict[str, Any]:
@@ -382,7 +442,12 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     ``out`` on a shared filesystem. ``protocol_overrides`` replaces protocol fields, e.g.
     ``{"depth_nm": (1, 2), "width_nm": (1, 1.5), "grid": 128, "crop": 80}`` for a quick
     stand-in; the overrides are recorded in every metadata file and in ``wemd.json``.
-    ``split_of`` maps a journal name to a split (default: the WEMD partition table).
+    ``split_by``: "journal" (WEMD's journal table, any spelling; default) or "structure" (a
+    hash of the structure, :mod:`~wemd.simulation.splits`); ``split_map``: a JSON file (or dict)
+    journal -> split used instead of WEMD's table. The rule is recorded in every wave's metadata
+    and in ``wemd.json``. ``protocol_overrides`` ``sim_grid`` / ``sampling`` (CLI ``--grid`` /
+    ``--sampling``) simulate on a finer grid, recorded as non-standard; the memory they need is
+    checked before any work.
 
     Re-running the same call resumes: finished tasks are skipped. Returns a summary with the
     split counts, the number of tasks run and skipped, and the failures.
@@ -396,41 +461,56 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     if existing is not None and existing.dataset != variant:
         raise SimulationRunError(f"{out} already holds {existing.dataset!r}; simulate {variant} "
                                  "into another folder")
-    out.mkdir(parents=True, exist_ok=True)
     protocol, small = variant_protocol(variant, protocol_overrides)
+    rule = make_split_rule(variant, split_by, split_map)  # a bad map fails before any work
     stored_shape = catalog_get(variant).item_shape
     if (small and protocol.crop < SMALL) or (not small and (protocol.crop,) * 2 != stored_shape):
         raise SimulationRunError(f"{variant} stores {stored_shape} items; crop {protocol.crop} "
                                  "cannot make them (keep crop 320 and grid >= 320)")
     if protocol.grid < protocol.crop:
         raise SimulationRunError(f"grid {protocol.grid} is smaller than the crop {protocol.crop}")
+    if not protocol.standard_sampling:
+        option = "--sampling" if protocol.sampling is not None else "--grid"
+        if protocol.grid_for(protocol.width_nm[0] * 10.0) < protocol.grid:
+            raise SimulationRunError(f"{option} gives a grid coarser than the protocol's "
+                                     f"{protocol.grid} pixels; only finer sampling is supported")
+        if backend == "cltem":
+            raise SimulationRunError(f"{option} is not available with the cltem backend (clTEM "
+                                     "sets its own grid); use numpy, torch or abtem")
     if backend_options is None:
         backend_options = {}
     workers = _default_workers(workers, scheduler)
+    check_memory(protocol, backend, 1 if scheduler else workers)
+    out.mkdir(parents=True, exist_ok=True)
     distributed = workers > 1 or bool(scheduler)
     if backend == "numpy" and "workers" not in backend_options:
         # one FFT thread per Dask worker process; all cores in a single process
         backend_options = {"workers": 1 if distributed else -1}
     _engine(backend, backend_options)  # fail fast on a missing extra or executable
     paths = [p.resolve() for p in resolve_cifs(cifs, out / ".cifs", cod_url)]
-    crystals, failures = load_crystals(paths, split_of)
+    crystals, failures = load_crystals(paths, rule)
     if not crystals:
         write_json(out / FAILURES, failures)
         raise SimulationRunError(f"none of the {len(paths)} CIFs can be simulated (see "
                                  f"{out / FAILURES})")
     tasks = plan_tasks(crystals, variant, protocol, seed, draws_per_cif,
-                       run_id(variant, protocol, backend, backend_options, seed))
+                       run_id(variant, protocol, backend, backend_options, seed, rule))
     planned = {t.name for t in tasks}
     failures += [{"cif": path.name, "stage": "partition", "reason":
-                  f"journal {c.journal!r} gives split {c.split!r}, which {variant} does not use"}
+                  f"journal {c.journal!r} gives split {c.split!r} under the {rule.by} rule, "
+                  f"which {variant} does not use; choose --split-by structure, or list the "
+                  "journal in a --split-map FILE"}
                  for path, c in crystals if c.name not in planned]
     if not tasks:
         write_json(out / FAILURES, failures)
-        raise SimulationRunError(f"no CIF falls into a split of {variant} "
-                                 f"({', '.join(catalog_get(variant).splits)}); check the journals "
-                                 "or pass split_of")
+        journals = sorted({repr(c.journal) for _, c in crystals})
+        raise SimulationRunError(
+            f"no CIF falls into a split of {variant} ({', '.join(catalog_get(variant).splits)}) "
+            f"under the rule {rule.describe()}: their journals ({', '.join(journals[:5])}"
+            f"{', ...' if len(journals) > 5 else ''}) are not in it. Use --split-by structure "
+            "(a hash of each structure), or --split-map FILE (a JSON object journal -> split)")
     todo = [t for t in tasks if not task_done(out, t)]
-    args = (str(out), variant, protocol, small, backend, backend_options)
+    args = (str(out), variant, protocol, small, backend, backend_options, rule)
     by_name = {c.name: c for _, c in crystals}
     results: list[dict] = []
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"simulate {variant}",
@@ -453,15 +533,19 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
                  "wemd.simulation.simulate_dataset", "variant": variant,
                  "protocol": protocol.to_json(),
                  "protocol_overrides": protocol_overrides or {}, "cifs": len(crystals),
+                 "split_rule": rule.to_json(), "standard_sampling": protocol.standard_sampling,
                  "potential_parametrisation": kirkland_citation(),
                  "rejected_cifs": sum(f.get("stage") == "cif" for f in failures),
                  "cifs_outside_the_splits": sum(f.get("stage") == "partition" for f in failures),
-                 "failed_tasks": sum(f.get("stage") == "simulate" for f in failures)}
+                 "failed_tasks": sum(f.get("stage") == "simulate" for f in failures),
+                 "flagged_cifs": sum(f.get("stage") == "sanity" for f in failures)}
     manifest = Manifest(dataset=variant, provenance="simulated", splits=counts,
                         files=_manifest_files(out, variant, counts, small), generator=generator,
                         description=f"{variant} regenerated from {len(crystals)} CIFs with the "
                                     f"{backend} backend"
-                                    + (" (protocol overridden)" if protocol_overrides else ""))
+                                    + (" (protocol overridden)" if protocol_overrides else "")
+                                    + ("" if rule.published else
+                                       f"; custom split, not WEMD's: {rule.describe()}"))
     write_manifest(out, manifest)
     return {"splits": counts, "tasks": len(tasks), "ran": len(todo),
             "skipped": len(tasks) - len(todo), "failures": failures, "out": str(out)}

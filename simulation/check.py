@@ -1,0 +1,178 @@
+"""``wemd simulate-check``: how far each simulated wave is from conserving intensity, worst first.
+
+Every wave's metadata records the intensity accounting of its multislice run
+(:class:`~wemd.simulation.multislice.NormRecord`): the exit intensity before normalisation (1 is
+the incident beam; no absorption is modelled, so anything else is numerical), the intensity the
+band limit removed and the change from the band-limited transmission function. The intensity
+lost is the convergence estimate: a grid that holds the scattering keeps the intensity (a
+converged wave has ~1), and ``benchmarks/bench_convergence.py`` measures how the loss tracks the
+error against 2x and 4x finer sampling. The check reads the metadata only (no arrays) and draws
+intensity and loss against the heaviest atomic number and the thickness.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from wemd.errors import WEMDError
+from wemd.files import atomic_path
+
+#: A metadata file larger than this is not one wemd wrote; it is skipped unread.
+MAX_META_BYTES = 1_000_000
+#: Intensity lost (1 - exit intensity) above which a wave is reported as likely not converged.
+#: ``bench_convergence.py``: waves losing under 2 % were within a few percent of 4x sampling.
+LOSS_WARNING = 0.05
+COLUMNS = ("wave", "cif", "formula", "max_z", "thickness_nm", "voltage_kv", "intensity",
+           "intensity_lost", "band_limit_loss", "transmission_change", "max_transmission",
+           "crop_intensity", "standard_sampling")
+
+
+class CheckError(WEMDError, ValueError):
+    """A folder ``simulate-check`` cannot report on."""
+
+
+@dataclass
+class CheckReport:
+    """One row per wave (``rows``, worst first), what could not be read, and the figure."""
+
+    folder: Path
+    rows: list[dict[str, Any]]
+    skipped: list[str] = field(default_factory=list)
+    figure: Optional[Path] = None
+    worst: int = 10
+
+    @property
+    def not_converged(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["intensity_lost"] > LOSS_WARNING]
+
+    def summary(self) -> str:
+        lines = [f"wemd simulate-check {self.folder}: {len(self.rows)} waves, "
+                 f"{len(self.not_converged)} losing over {LOSS_WARNING:.0%} of the beam "
+                 "(likely not converged: simulate them with a finer --grid or --sampling)"]
+        if self.rows:
+            lost = [r["intensity_lost"] for r in self.rows]
+            intensity = [r["intensity"] for r in self.rows]
+            lines.append(f"exit intensity {min(intensity):.4f} to {max(intensity):.4f} of the "
+                         f"incident beam; lost {min(lost):+.4f} to {max(lost):+.4f}")
+        header = (f"{'wave':<28} {'cif':<14} {'formula':<16} {'Zmax':>4} {'t/nm':>6} {'kV':>4} "
+                  f"{'I_exit':>7} {'lost':>7} {'band':>7} {'t_gain':>7} {'max|t|':>6}")
+        lines += [f"worst {min(self.worst, len(self.rows))} (largest |1 - exit intensity|):",
+                  header]
+        for r in self.rows[:self.worst]:
+            lines.append(f"{r['wave'][:28]:<28} {str(r['cif'])[:14]:<14} "
+                         f"{str(r['formula'])[:16]:<16} {r['max_z']:>4} "
+                         f"{r['thickness_nm']:>6.1f} {r['voltage_kv']:>4.0f} "
+                         f"{r['intensity']:>7.4f} {r['intensity_lost']:>+7.4f} "
+                         f"{r['band_limit_loss']:>7.4f} {r['transmission_change']:>+7.4f} "
+                         f"{r['max_transmission']:>6.3f}")
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} metadata files skipped: "
+                         + "; ".join(self.skipped[:3]) + ("; ..." if len(self.skipped) > 3 else ""))
+        if self.figure is not None:
+            lines.append(f"figure: {self.figure}")
+        return "\n".join(lines)
+
+
+def _meta_files(out: Path) -> list[Path]:
+    files = sorted(out.glob("*/meta/*.json")) + sorted(out.glob("meta/*.json"))
+    return [f for f in files if not f.is_symlink()]
+
+
+def _row(path: Path, out: Path) -> dict[str, Any]:
+    """The check's row for one metadata file, or ValueError/KeyError/TypeError saying why not."""
+    import gemmi
+
+    if path.stat().st_size > MAX_META_BYTES:
+        raise ValueError(f"over {MAX_META_BYTES:,} bytes")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    norm = meta["convergence"]
+    species = meta.get("species") or [gemmi.Element(token.rstrip("0123456789.")).atomic_number
+                                      for token in str(meta.get("formula", "")).split()]
+    intensity = float(norm["intensity"])
+    row = {"wave": str(path.relative_to(out)).replace("/meta/", "/").removesuffix(".json"),
+           "cif": meta.get("cif"), "formula": meta.get("formula"),
+           "max_z": int(max(species)) if species else 0,
+           "thickness_nm": float(meta["hyperparameters"]["depth_nm"]),
+           "voltage_kv": float(meta["physics"]["voltage_kv"]), "intensity": intensity,
+           "intensity_lost": 1.0 - intensity,
+           "band_limit_loss": float(norm.get("band_limit_loss", float("nan"))),
+           "transmission_change": float(norm.get("transmission_change", float("nan"))),
+           "max_transmission": float(norm.get("max_transmission", float("nan"))),
+           "crop_intensity": float(norm.get("crop_intensity", float("nan"))),
+           "standard_sampling": bool(norm.get("standard_sampling", True))}
+    if not all(map(_finite, (row["intensity"], row["thickness_nm"], row["voltage_kv"]))):
+        raise ValueError("non-finite intensity, thickness or voltage")
+    return row
+
+
+def _finite(x: float) -> bool:
+    return x == x and abs(x) != float("inf")
+
+
+def check_run(out: Union[str, os.PathLike], figure: Union[None, str, os.PathLike] = None,
+              worst: int = 10) -> CheckReport:
+    """Read every wave's metadata in ``out`` (a ``wemd simulate`` folder), rank the waves by
+    |1 - exit intensity| and draw ``figure`` (default ``out/simulate-check.png``)."""
+    out = Path(out)
+    if not out.is_dir():
+        raise CheckError(f"{out} is not a folder; give the OUT of a `wemd simulate` run")
+    files = _meta_files(out)
+    if not files:
+        raise CheckError(f"{out} holds no wave metadata (split/meta/*.json or meta/*.json); "
+                         "give the OUT of a `wemd simulate` run")
+    rows, skipped = [], []
+    for path in files:
+        try:
+            rows.append(_row(path, out))
+        except KeyError as exc:
+            skipped.append(f"{path.name}: no {exc} record (simulated before wemd recorded it?)")
+        except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
+            skipped.append(f"{path.name}: {type(exc).__name__}: {str(exc)[:80]}")
+    rows.sort(key=lambda r: -abs(r["intensity_lost"]))
+    report = CheckReport(out, rows, skipped, worst=worst)
+    if rows:
+        report.figure = draw(rows, Path(figure) if figure else out / "simulate-check.png")
+    return report
+
+
+def draw(rows: list[dict[str, Any]], path: Path) -> Path:
+    """Exit intensity and intensity lost against the heaviest atomic number and the thickness
+    (PNG, units on every axis, colour bars), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    z = np.array([r["max_z"] for r in rows])
+    t = np.array([r["thickness_nm"] for r in rows])
+    intensity = np.array([r["intensity"] for r in rows])
+    lost = np.array([r["intensity_lost"] for r in rows])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    panels = ((axes[0], z, "heaviest element in the structure (atomic number Z)", t,
+               "thickness (nm)", "viridis"),
+              (axes[1], t, "thickness (nm)", z, "heaviest atomic number Z", "plasma"))
+    for ax, x, xlabel, c, clabel, cmap in panels:
+        points = ax.scatter(x, intensity, c=c, cmap=cmap, s=18, marker="o",
+                            label="exit intensity")
+        ax.scatter(x, lost, c=c, cmap=cmap, s=18, marker="x", label="intensity lost (1 - exit)")
+        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+        ax.axhline(LOSS_WARNING, color="tab:red", lw=0.8, ls=":",
+                   label=f"loss warning ({LOSS_WARNING:.0%})")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("fraction of the incident beam intensity")
+        fig.colorbar(points, ax=ax, label=clabel)
+        ax.legend(fontsize=8, loc="best")
+    axes[0].set_title("Exit intensity and loss vs atomic number")
+    axes[1].set_title("Exit intensity and loss vs thickness")
+    fig.suptitle(f"wemd simulate-check: {len(rows)} waves (1 = incident beam; no absorption "
+                 "is modelled)", fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
