@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="name to load it by, e.g. atrous-tem-low-dose")
     p.add_argument("--out", default="pretrained", help="mirror folder: serve as <mirror>/pretrained/")
     p.add_argument("--seed", type=int, default=None, help="seed to release (default: the first)")
+    p.add_argument("--onnx", action="store_true",
+                   help="write NAME.onnx instead: the network on the task's named inputs, as a "
+                        "board server re-runs it (`wemd leaderboard submit --model`)")
+    p.add_argument("--root", default=None,
+                   help="--onnx: data home of the run's data (example inputs and the check)")
     p.set_defaults(func=_export)
 
     p = sub.add_parser("alrc-study", help="ALRC evidence study (the ALRC paper's Table 1 on "
@@ -126,6 +131,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.onnx:
+        from wemd.baselines.onnx_export import export_onnx
+
+        info = export_onnx(args.run, args.name, args.out, seed=args.seed, root=args.root)
+        print(f"{info['path']} (sha256 {info['sha256']}): {info['task']} seed {info['seed']}, "
+              f"inputs {', '.join(info['inputs'])}; onnxruntime matches torch to "
+              f"{info['max_difference']:.2g}")
+        if info["provenance"] != "real":
+            print(f"NOTE: trained on {info['provenance']} data.")
+        return 0
     from wemd.baselines.pretrained import export_pretrained
 
     entry = export_pretrained(args.run, args.name, args.out, seed=args.seed)
