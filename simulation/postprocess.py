@@ -23,7 +23,10 @@ def standard_view(wave: np.ndarray, grid: int, crop: int = CROP) -> np.ndarray:
     cropping its spectrum (band-limited; amplitudes kept). On the protocol's own grid this is
     :func:`crop_center`."""
     n = wave.shape[-1]
-    size = int(round(n * crop / grid))
+    size = n * crop // grid
+    if size * grid != n * crop or (n - size) % 2:
+        raise ValueError(f"a {n}-pixel wave has no exact view of the central {crop}/{grid} of "
+                         "the box; simulate on a multiple of the protocol's view step")
     view = crop_center(wave, size)
     if size == crop:
         return view

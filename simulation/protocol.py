@@ -7,6 +7,7 @@ machine and in any order, so runs resume and scale out without coordination.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
@@ -79,12 +80,19 @@ class Protocol:
             from wemd.simulation.geometry import LATERAL_PADDING
 
             n = int(np.ceil((width + 2 * LATERAL_PADDING) / self.sampling))
-            while True:  # an even size with small prime factors (fast FFTs)
+            while True:  # a size with small prime factors (fast FFTs) that views exactly
                 n = scipy.fft.next_fast_len(n, real=True)
-                if n % 2 == 0:
+                if n % self.view_step == 0:
                     return n
                 n += 1
         return self.grid
+
+    @property
+    def view_step(self) -> int:
+        """Simulation grids must be multiples of this so that the stored view (the central
+        ``crop / grid`` of the box) is a whole, even number of pixels with the same origin."""
+        step = self.grid // math.gcd(self.grid, self.crop)
+        return step * 2 if (step * self.crop // self.grid) % 2 else step
 
     def largest_grid(self) -> int:
         """The largest simulation grid any draw of this protocol can need."""

@@ -471,6 +471,11 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         raise SimulationRunError(f"grid {protocol.grid} is smaller than the crop {protocol.crop}")
     if not protocol.standard_sampling:
         option = "--sampling" if protocol.sampling is not None else "--grid"
+        if protocol.sim_grid is not None and protocol.sim_grid % protocol.view_step:
+            raise SimulationRunError(f"--grid {protocol.sim_grid}: must be a multiple of "
+                                     f"{protocol.view_step}, so the stored {protocol.crop} px "
+                                     f"view covers exactly the protocol's; e.g. --grid "
+                                     f"{-(-protocol.sim_grid // protocol.view_step) * protocol.view_step}")
         if protocol.grid_for(protocol.width_nm[0] * 10.0) < protocol.grid:
             raise SimulationRunError(f"{option} gives a grid coarser than the protocol's "
                                      f"{protocol.grid} pixels; only finer sampling is supported")
