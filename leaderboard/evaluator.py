@@ -61,6 +61,23 @@ class EvalResult:
             out["per_instance"] = self.per_instance
         return out
 
+    def to_frame(self) -> Any:
+        """One row for all instances (group ``"all"``) and one per group label (dose bin,
+        voltage, ...): ``group``, ``label``, ``n`` (int), then per metric ``{m}`` (mean),
+        ``{m}_std`` and ``{m}_se`` (float; NaN where one instance has none)."""
+        import pandas as pd
+
+        rows = [("all", "", self.metrics)] + [(g, lab, d) for g, labs in self.groups.items()
+                                              for lab, d in sorted(labs.items(), key=lambda kv: label_key(kv[0]))]
+        names = list(self.metrics)
+        data = [{"group": g, "label": lab, "n": next(iter(stats.values()))["n"],
+                 **{f"{m}{x}": stats[m].get(k) for m in names for x, k in (("", "mean"), ("_std", "std"), ("_se", "se"))}}
+                for g, lab, stats in rows]
+        frame = pd.DataFrame(data, columns=["group", "label", "n"]
+                             + [f"{m}{x}" for m in names for x in ("", "_std", "_se")])
+        return frame.astype({"group": "string", "label": "string", "n": "int64"}
+                            | {c: "float64" for c in frame.columns[3:]})
+
     def table(self) -> str:
         """Overall and per-group mean +- std (standard error) of every metric."""
         names = list(self.metrics)

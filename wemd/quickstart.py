@@ -60,16 +60,18 @@ def dataset_summary(base: PathLike) -> list[dict[str, Any]]:
 
 
 def format_summary(rows: Sequence[dict[str, Any]]) -> str:
-    """A terminal table of :func:`dataset_summary` rows."""
-    lines = [f"{'dataset':<31} {'provenance':<10} {'splits (train/val/test or all)':<30} "
-             f"{'item':<14} {'MB':>7}  fingerprint"]
-    for r in rows:
-        spec = catalog.get(r["name"])
-        splits = "/".join(str(r["splits"].get(s, 0)) for s in spec.splits)
-        shape = "x".join(map(str, r["item_shape"])) if r["item_shape"] else "varied"
-        lines.append(f"{r['name']:<31} {r['provenance']:<10} {splits:<30} {shape:<14} "
-                     f"{r['bytes'] / 1e6:>7.1f}  {r['fingerprint'][:26]}")
-    return "\n".join(lines)
+    """A terminal table of :func:`dataset_summary` rows, printed from a pandas frame."""
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "dataset": [r["name"] for r in rows],
+        "provenance": [r["provenance"] for r in rows],
+        "splits (train/val/test or all)": ["/".join(str(r["splits"].get(s, 0))
+                                                    for s in catalog.get(r["name"]).splits) for r in rows],
+        "item": ["x".join(map(str, r["item_shape"])) if r["item_shape"] else "varied" for r in rows],
+        "MB": [round(r["bytes"] / 1e6, 1) for r in rows],
+        "fingerprint": [r["fingerprint"][:26] for r in rows]})
+    return frame.to_string(index=False, justify="left")
 
 
 def run_baselines(board_path: PathLike, *, root: Optional[PathLike], scale: str, seed: int,
