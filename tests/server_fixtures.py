@@ -2,27 +2,23 @@
 
 ``board_home`` is a data home with fake ``tem_full`` test items in the real layout (scored with
 small crops, a non-standard protocol); ``Server`` starts the CLI on a free port with its own
-SQLite file (or a PostgreSQL URL), waits until it answers, and stops it (SIGTERM, or kill -9).
+SQLite file (or a PostgreSQL URL), waits until it answers, and stops it (SIGTERM, or kill -9);
+``postgres_url`` is a real PostgreSQL server started for the tests.
 """
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from tests.test_leaderboard_data import make_structured
 from wemd.leaderboard import get_task
 from wemd.leaderboard.server import db, tokens
+from wemd.leaderboard.server.process import BoardProcess, free_port
 
 TASK, PARAMS, N = "tem_denoise_low_dose", {"crop": 32}, 4
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -35,56 +31,11 @@ def board_home(tmp_path_factory):
     return root, np.stack([inst.target for inst in task.instances(ds, N)])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``wemd leaderboard serve`` as a process; ``url`` once it answers."""
+class Server(BoardProcess):
+    """A board server on the fake data of ``root`` (``wemd leaderboard serve --root``)."""
 
     def __init__(self, db_url: str, data: Path, root: Path, *extra: str, workers: int = 1):
-        self.db_url, self.data, self.root = db_url, Path(data), Path(root)
-        self.extra, self.workers = list(extra), workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = None
-        self.log = self.data.parent / f"server-{self.port}.log"
-
-    def start(self) -> "Server":
-        cmd = [sys.executable, "-m", "wemd", "leaderboard", "serve", "--db", self.db_url,
-               "--port", str(self.port), "--root", str(self.root), "--data", str(self.data),
-               "--workers", str(self.workers), *self.extra]
-        env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-        self.proc = subprocess.Popen(cmd, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server ended: {self.log.read_text()[-3000:]}")
-            try:
-                httpx.get(self.url + "/api/v1/tasks", timeout=2)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the server did not answer: {self.log.read_text()[-3000:]}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Stop the server and its workers (its own process group)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        if sig == signal.SIGTERM:  # the workers are the server's children: none may stay
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        super().__init__(db_url, data, ["--root", str(root), *extra], workers)
 
     def token(self, name: str) -> str:
         return tokens.create(db.connect(self.db_url), name)
