@@ -215,8 +215,9 @@ class StoreSource(Source):
     """Items of one split of a store, each checked against its digest as it is read.
 
     Subclasses implement ``_rows(a, b)`` (fixed shapes) or ``_image(i)`` (varied shapes) and
-    ``files()``. Reads go through whole inner chunks, and the last block read is kept, so
-    iterating item by item decodes each chunk once.
+    ``files()``. A random item reads its inner chunk; an item that follows the last block read
+    reads a whole batch (a shard) ahead; the last block is kept, so iterating item by item
+    decodes each chunk once.
     """
 
     def __init__(self, spec: DatasetSpec, index: ItemIndex, where: str, split: str, batch: int):
@@ -249,11 +250,16 @@ class StoreSource(Source):
     def _raw(self, i: int) -> np.ndarray:
         if self.item_shape is None:
             return self._image(i)
-        step = self.chunk_items()
-        a = (i // step) * step
-        if self._block is None or self._block[0] != a:
-            self._block = (a, self._rows(a, min(a + step, len(self))))
-        return np.array(self._block[1][i - a])
+        block = self._block
+        if block is None or not block[0] <= i < block[0] + len(block[1]):
+            if block is not None and i == block[0] + len(block[1]):  # sequential: a whole batch
+                a, b = i, min(i + self.batch, len(self))
+            else:  # random: one inner chunk
+                step = self.chunk_items()
+                a = (i // step) * step
+                b = min(a + step, len(self))
+            block = self._block = (a, self._rows(a, b))
+        return np.array(block[1][i - block[0]])
 
     def _checked(self, i: int, item: np.ndarray) -> np.ndarray:
         problem = item_problem(item, self.item_shape, self.dtype)
