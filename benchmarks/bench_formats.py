@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 import wemd
+from bench_download import best_of
 from wemd.manifest import Manifest, write_manifest
 from wemd.stores.convert import convert
 
@@ -43,17 +43,21 @@ def micrographs(n: int, side: int, seed: int) -> np.ndarray:
     return out
 
 
-def make_home(home: Path, rows: int, tiffs: int) -> None:
-    import tifffile
-
-    folder = home / "stem_96x96"
+def write_stem_96x96(folder: Path, rows: int, counts: dict[str, int]) -> None:
+    """A stem_96x96 folder of ``rows`` micrographs (written 1000 at a time) split by ``counts``."""
     folder.mkdir(parents=True, exist_ok=True)
     arr = np.lib.format.open_memmap(folder / "stem_96x96.npy", "w+", np.float32, (rows, 96, 96, 1))
     for a in range(0, rows, 1000):
         arr[a:a + 1000, ..., 0] = micrographs(min(1000, rows - a), 96, a)
     arr.flush()
     del arr
-    write_manifest(folder, Manifest("stem_96x96", "synthetic", split_of(rows)))
+    write_manifest(folder, Manifest("stem_96x96", "synthetic", counts))
+
+
+def make_home(home: Path, rows: int, tiffs: int) -> None:
+    import tifffile
+
+    write_stem_96x96(home / "stem_96x96", rows, split_of(rows))
     folder = home / "stem_crops"
     counts = split_of(tiffs)
     images = iter(micrographs(tiffs, 512, 7))
@@ -69,12 +73,7 @@ def split_of(n: int) -> dict[str, int]:
 
 
 def best(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return best_of(repeats, fn)
 
 
 def row(label: str, n: int, times: dict[str, float]) -> None:

@@ -17,23 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from bench_formats import micrographs
+from bench_formats import write_stem_96x96
 from wemd.item_stats import stats
-from wemd.manifest import Manifest, write_manifest
 
 
 def make(home: Path, rows: int) -> Path:
-    folder = home / f"n{rows}" / "stem_96x96"
-    folder.mkdir(parents=True, exist_ok=True)
-    arr = np.lib.format.open_memmap(folder / "stem_96x96.npy", "w+", np.float32, (rows, 96, 96, 1))
-    for a in range(0, rows, 1000):
-        arr[a:a + 1000, ..., 0] = micrographs(min(1000, rows - a), 96, a)
-    arr.flush()
-    del arr
-    write_manifest(folder, Manifest("stem_96x96", "synthetic", {"train": rows, "val": 0, "test": 0}))
-    return folder.parent
+    write_stem_96x96(home / f"n{rows}" / "stem_96x96", rows, {"train": rows, "val": 0, "test": 0})
+    return home / f"n{rows}"
 
 
 def main() -> None:

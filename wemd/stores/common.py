@@ -24,6 +24,7 @@ from wemd.catalog import DatasetSpec
 from wemd.errors import CorruptFileError, DataMissingError, WEMDError
 from wemd.loaders.layouts import digest_is_data
 from wemd.loaders.sources import Source, data_digest, item_problem
+from wemd.manifest import PROVENANCES
 
 #: The ``wemd`` attribute's format; a reader refuses others.
 STORE_FORMAT = "wemd-store/1"
@@ -186,7 +187,7 @@ def check_attrs(attrs: Any, name: str, where: str, kind: str) -> dict[str, Any]:
             isinstance(v, dict) and isinstance(v.get("count"), int)
             and isinstance(v.get("fingerprint"), str) for v in splits.values()):
         raise CorruptFileError(where, f"its 'splits' attribute is malformed; {fix}")
-    if attrs.get("provenance") not in ("real", "subset", "synthetic", "simulated"):
+    if attrs.get("provenance") not in PROVENANCES:
         raise CorruptFileError(where, f"unknown provenance {attrs.get('provenance')!r}; {fix}")
     if attrs.get("catalog_version") != catalog.CATALOG_VERSION:
         raise StoreError(f"{where} was written for catalog version {attrs.get('catalog_version')!r}"
@@ -237,14 +238,31 @@ class StoreSource(Source):
         return len(self.index)
 
     # subclasses -------------------------------------------------------------------------
-    def _rows(self, a: int, b: int) -> np.ndarray:
-        raise NotImplementedError
+    def read_fix(self) -> str:
+        """What to do when a read fails (for the message)."""
+        return f"delete the store and convert {self.spec.name} again"
 
-    def _image(self, i: int) -> np.ndarray:
+    def _open(self, what: str) -> Any:
+        """The stored array ``what`` (``items``, ``images/{k}``, ``index``) of this split."""
         raise NotImplementedError
 
     def chunk_items(self) -> int:
         return 1
+
+    def _read(self, what: str, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self._open(what)[key])
+        except WEMDError:
+            raise
+        except Exception as exc:  # codecs, shard indexes, HDF5 filters, transports: many types
+            raise CorruptFileError(self.where, f"{self.split}/{what} unreadable "
+                                   f"({type(exc).__name__}: {exc}); {self.read_fix()}") from exc
+
+    def _rows(self, a: int, b: int) -> np.ndarray:
+        return self._read("items", slice(a, b))
+
+    def _image(self, i: int) -> np.ndarray:
+        return self._read(f"images/{i}", ...)
 
     # reading ----------------------------------------------------------------------------
     def _raw(self, i: int) -> np.ndarray:

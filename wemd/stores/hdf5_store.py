@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd import catalog
-from wemd.errors import CorruptFileError, WEMDError
+from wemd.errors import CorruptFileError
 from wemd.home import PathLike
 from wemd.stores.common import (ItemIndex, StoreError, StoreSource, check_attrs,
                                 check_fingerprint, chunking, image_chunks, manifest_of)
@@ -101,23 +101,10 @@ class H5Source(StoreSource):
     def chunk_items(self) -> int:
         return self._chunk
 
-    def _read(self, what: str, key: Any) -> np.ndarray:
-        try:
-            if self._file is None:
-                self._file = open_h5(self.path)
-            return np.asarray(self._file[f"{self.split}/{what}"][key])
-        except WEMDError:
-            raise
-        except Exception as exc:  # HDF5 filters and a damaged file raise several types
-            raise CorruptFileError(self.where, f"{self.split}/{what} unreadable "
-                                   f"({type(exc).__name__}: {exc}); delete it and convert "
-                                   f"{self.spec.name} again") from exc
-
-    def _rows(self, a: int, b: int) -> np.ndarray:
-        return self._read("items", slice(a, b))
-
-    def _image(self, i: int) -> np.ndarray:
-        return self._read(f"images/{i}", ...)
+    def _open(self, what: str) -> Any:
+        if self._file is None:
+            self._file = open_h5(self.path)
+        return self._file[f"{self.split}/{what}"]
 
     def files(self) -> list[Path]:
         return [self.path]

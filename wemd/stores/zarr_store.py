@@ -28,7 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd import catalog
-from wemd.errors import CorruptFileError, WEMDError
+from wemd.errors import CorruptFileError
 from wemd.home import PathLike
 from wemd.stores.common import (Chunking, ItemIndex, StoreError, StoreSource, check_attrs,
                                 check_fingerprint, chunking, image_chunks, manifest_of)
@@ -178,6 +178,9 @@ class ZarrSource(StoreSource):
         state["_group"] = None
         return state
 
+    def read_fix(self) -> str:
+        return f"if the store is remote check that it answers, else {super().read_fix()}"
+
     def _sub(self) -> Any:
         if self._group is None:
             import zarr
@@ -186,25 +189,11 @@ class ZarrSource(StoreSource):
                                           path=f"{self.spec.name}/{self.split}")
         return self._group
 
+    def _open(self, what: str) -> Any:
+        return self._sub()[what]
+
     def chunk_items(self) -> int:
         return self._chunk
-
-    def _read(self, what: str, key: Any) -> np.ndarray:
-        try:
-            return np.asarray(self._sub()[what][key])
-        except WEMDError:
-            raise
-        except Exception as exc:  # codecs, shard indexes and transports raise many types
-            raise CorruptFileError(self.where, f"{self.split}/{what} unreadable "
-                                   f"({type(exc).__name__}: {exc}); if the store is remote check "
-                                   f"that it answers, else delete it and convert "
-                                   f"{self.spec.name} again") from exc
-
-    def _rows(self, a: int, b: int) -> np.ndarray:
-        return self._read("items", slice(a, b))
-
-    def _image(self, i: int) -> np.ndarray:
-        return self._read(f"images/{i}", ...)
 
     def files(self) -> list[Path]:
         if _is_url(self.url):
