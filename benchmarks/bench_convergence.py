@@ -25,10 +25,11 @@ import time
 import numpy as np
 
 from wemd.simulation.backends import AbtemBackend, NumpyBackend
+from wemd.simulation.check import band_limited_distance
 from wemd.simulation.cif import read_cif
 from wemd.simulation.examples import write_example_cifs
 from wemd.simulation.geometry import LATERAL_PADDING, build_specimen
-from wemd.simulation.multislice import BAND_LIMIT, Grid, NormRecord
+from wemd.simulation.multislice import Grid, NormRecord
 from wemd.simulation.postprocess import normalise, standard_view
 
 PROTOCOL_PIXEL = (85.0 + 2 * LATERAL_PADDING) / 512  # Angstrom, a wide draw of the protocol
@@ -45,13 +46,6 @@ def view(wave: np.ndarray, base: int) -> np.ndarray:
 
 def relative_l2(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
-def in_band(a: np.ndarray, b: np.ndarray) -> float:
-    """relative_l2 of ``a`` and ``b`` seen through the base grid's 2/3 aperture (same pixels)."""
-    k = np.fft.fftfreq(a.shape[0])
-    aperture = np.hypot(k[:, None], k[None, :]) < BAND_LIMIT / 2
-    return relative_l2(np.fft.fft2(a) * aperture, np.fft.fft2(b) * aperture)
 
 
 def main() -> None:
@@ -90,7 +84,7 @@ def main() -> None:
                         waves.append(view(wave, base))
                     pairs = ((0, 1), (0, 2), (1, 2))
                     errors = [relative_l2(waves[i], waves[j]) for i, j in pairs]
-                    errors += [in_band(waves[i], waves[j]) for i, j in pairs]
+                    errors += [band_limited_distance(waves[i], waves[j]) for i, j in pairs]
                     print(f"{label + ' ' + name:<16} {thickness:>5.0f} {engine_name:<6} "
                           + " ".join(f"{e:>9.3f}" for e in errors)
                           + "".join(f" {i:>6.3f}" for i in intensity) + f" {seconds:>7.1f}",

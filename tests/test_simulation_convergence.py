@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from wemd.simulation.check import CheckError, check_run
+from wemd.simulation.check import CheckError, check_run, rerun
 from wemd.simulation.cif import read_cif
 from wemd.simulation.examples import write_example_cifs
 from wemd.simulation.geometry import build_specimen
@@ -127,3 +127,20 @@ def test_simulate_check_refuses_what_is_not_a_run(tmp_path):
     (meta / "0-big.json").write_bytes(b" " * 1_000_001)
     report = check_run(tmp_path)
     assert report.rows == [] and "over 1,000,000 bytes" in report.skipped[0]
+
+
+def test_rerun_measures_the_worst_waves_against_a_finer_grid(tmp_path):
+    cifs = write_example_cifs(tmp_path / "cifs", ["Si", "Au"])
+    out = tmp_path / "out"
+    _run(cifs, out, depth_nm=(2.0, 3.0))
+    report = check_run(out)
+    (result, *_) = rerun(report, tmp_path / "cifs", count=1)
+    assert result["wave"] == report.rows[0]["wave"] and result["finer_grid"] == 640
+    assert 0 < result["band_error"] <= result["error"] < 0.5
+    saved = json.loads((out / "convergence.json").read_text())
+    assert saved["factor"] == 2 and saved["waves"][0]["error"] == result["error"]
+    assert "320 -> 640 px" in report.summary()
+    # an edited CIF is not the one the wave was made from: named, not rerun
+    (tmp_path / "cifs" / cifs[1].name).write_text(cifs[0].read_text())
+    (edited, *_) = rerun(check_run(out), tmp_path / "cifs", count=2)
+    assert "not the CIF this wave was made from" in edited["reason"]

@@ -67,6 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--worst", type=int, default=10, help="waves to list")
     c.add_argument("--figure", default=None,
                    help="where to write the PNG (default OUT/simulate-check.png)")
+    c.add_argument("--rerun", type=int, default=0, metavar="K",
+                   help="simulate the K worst waves again on a finer grid and measure their "
+                        "error (needs --cifs); results in OUT/convergence.json")
+    c.add_argument("--cifs", default=None, help="folder of the CIFs the run read (for --rerun)")
+    c.add_argument("--factor", type=int, default=2, help="how much finer --rerun samples")
     c.set_defaults(func=_check)
 
 
@@ -109,6 +114,12 @@ def _simulate(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from wemd.simulation.check import check_run
 
+    from wemd.simulation.check import CheckError, rerun
+
     report = check_run(args.out, figure=args.figure, worst=args.worst)
+    if args.rerun:
+        if not args.cifs:
+            raise CheckError("--rerun needs --cifs DIR, the folder of the CIFs the run read")
+        rerun(report, args.cifs, args.rerun, args.factor)
     print(report.summary())
     return 0
