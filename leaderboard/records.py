@@ -57,7 +57,7 @@ SCHEMA: dict[str, Any] = {
                  "required": ["source", "provenance", "dataset_fingerprint", "instances_fingerprint",
                               "n", "params", "standard"],
                  "properties": {"source": {"type": "string"},
-                                "provenance": {"enum": ["real", "subset", "synthetic", "simulated"]},
+                                "provenance": {"enum": ["real", "subset", "synthetic", "simulated", "curated"]},
                                 "dataset_fingerprint": _FP, "instances_fingerprint": _FP,
                                 "n": {"type": "integer", "minimum": 1},
                                 "params": {"type": "object"}, "standard": {"type": "boolean"}}},

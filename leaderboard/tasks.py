@@ -112,7 +112,23 @@ class Task:
 
         return wemd.load(self.dataset, self.split, source=source, root=root)
 
+    def on_dataset(self, name: str) -> "Task":
+        """This task, same protocol, on a dataset curated from a lab's files (``wemd curate``;
+        spelled ``TASK@DATASET`` on the command line). Its family is checked when it is opened;
+        records carry that dataset's fingerprint and provenance (``curated``)."""
+        if not catalog.DECLARED_NAME.match(name) or name in catalog.CATALOG:
+            raise TaskDatasetMismatchError(f"{name!r} is not a curated dataset name; a task runs on "
+                                           f"its own dataset ({self.dataset}) or on one made by "
+                                           "`wemd curate`.")
+        task = copy.copy(self)
+        task.dataset = name
+        return task
+
     def _check(self, ds: Any) -> None:
+        family = catalog.get(TASKS[self.name].dataset).family if self.name in TASKS else ds.spec.family
+        if ds.spec.family != family:
+            raise TaskDatasetMismatchError(f"Task {self.name} needs {family.upper()} images; "
+                                           f"{ds.name} holds {ds.spec.family.upper()} images.")
         if ds.name != self.dataset or ds.split != self.split:
             raise TaskDatasetMismatchError(
                 f"Task {self.name} needs {self.dataset}/{self.split}, got {ds.name}/{ds.split}; "
@@ -353,12 +369,15 @@ def tasks() -> dict[str, Task]:
 
 
 def get_task(name: Union[str, Task], **overrides: Any) -> Task:
-    """A task by name (or a Task); keyword arguments override protocol parameters, which gives
-    a non-standard variant."""
+    """A task by name (or a Task); ``"TASK@DATASET"`` runs it on a curated dataset
+    (:meth:`Task.on_dataset`); keyword arguments override protocol parameters, which gives a
+    non-standard variant."""
     if isinstance(name, Task):
         return name.with_params(**overrides) if overrides else name
+    name, at, dataset = name.partition("@")  # TASK@DATASET: on a curated dataset
     try:
         task = TASKS[name]
     except KeyError:
         raise UnknownTaskError(name) from None
+    task = task.on_dataset(dataset) if at else task
     return task.with_params(**overrides) if overrides else task

@@ -3,12 +3,18 @@
 Counts, splits, item shapes, dtypes, accepted on-disk layouts, provenance and known
 discrepancies live here and nowhere else. Loaders, ``wemd verify``, the data cards and the
 exports all read this table.
+
+Besides the published datasets, the catalog accepts datasets a lab curated from its own files
+(``wemd curate``): their folder's ``wemd.json`` (provenance ``curated``) carries a ``spec`` block,
+read by :func:`get` from the data home or ``root`` and checked like any input, so no code
+changes when a lab adds one.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from wemd.errors import UnknownDatasetError, UnknownSplitError, close_matches
 
@@ -72,6 +78,8 @@ class DatasetSpec:
     discrepancies: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     approx_size: str = ""
+    #: the folder whose manifest declared a curated dataset; None for the published datasets
+    declared_at: Optional[str] = None
 
     @property
     def total(self) -> int:
@@ -200,12 +208,81 @@ _SPECS = [
 CATALOG: dict[str, DatasetSpec] = {s.name: s for s in _SPECS}
 
 
-def get(name: str) -> DatasetSpec:
-    """The spec of a dataset, or an error listing the closest names."""
-    try:
+#: curated datasets found on disk in this process, by name
+_DECLARED: dict[str, DatasetSpec] = {}
+#: what a curated dataset's manifest may declare
+DECLARED_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+DECLARED_FAMILIES = ("stem", "tem")
+DECLARED_LAYOUTS = ("tiff_dir", "npy_array")
+MAX_DECLARED_SIDE = 1 << 16
+
+
+def get(name: str, root: Optional[Any] = None) -> DatasetSpec:
+    """The spec of a dataset, or an error listing the closest names.
+
+    A name outside the published catalog is looked up as a curated dataset declared by the
+    manifest of its folder in ``root`` (or the data home); once found, it is known to later calls
+    in this process without ``root``.
+    """
+    if name in CATALOG:
         return CATALOG[name]
-    except KeyError:
-        raise UnknownDatasetError(name, close_matches(name, CATALOG), tuple(CATALOG)) from None
+    spec = _find_declared(name, root) if isinstance(name, str) and DECLARED_NAME.match(name) else None
+    if spec is None:
+        names = list(CATALOG) + sorted(_DECLARED)
+        raise UnknownDatasetError(name, close_matches(name, names), tuple(names))
+    return spec
+
+
+def _find_declared(name: str, root: Optional[Any]) -> Optional[DatasetSpec]:
+    from wemd.home import dataset_dir
+    from wemd.manifest import MANIFEST_NAME, read_manifest
+
+    folder = dataset_dir(name, root)
+    if (folder / MANIFEST_NAME).is_file():
+        manifest = read_manifest(folder)
+        if manifest is not None and manifest.dataset == name and manifest.provenance == "curated":
+            _DECLARED[name] = declared_spec(manifest, folder)
+    return _DECLARED.get(name)
+
+
+def declared_spec(manifest: Any, folder: Any) -> DatasetSpec:
+    """The catalog entry a curated dataset's manifest declares, checked field by field (the
+    manifest is input like any other: a bad entry is a ManifestError naming the field)."""
+    from wemd.errors import ManifestError
+
+    raw, where = manifest.spec, f"{folder}/wemd.json"
+
+    def bad(key: str, want: str) -> ManifestError:
+        return ManifestError(f"{where}: spec.{key} must be {want}; rerun `wemd curate` to rewrite it.")
+
+    if not DECLARED_NAME.match(manifest.dataset) or manifest.dataset in CATALOG:
+        raise ManifestError(f"{where}: {manifest.dataset!r} cannot name a curated dataset (lower-case "
+                            "letters, digits and '_', not a published dataset's name).")
+    if raw.get("family") not in DECLARED_FAMILIES:
+        raise bad("family", f"one of {DECLARED_FAMILIES}")
+    shape = raw.get("item_shape")
+    if shape is not None and not (isinstance(shape, list) and len(shape) in (2, 3) and all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_DECLARED_SIDE for n in shape)):
+        raise bad("item_shape", "null or a list of 2 or 3 positive sizes")
+    layouts = raw.get("layouts")
+    if not (isinstance(layouts, list) and layouts and all(x in DECLARED_LAYOUTS for x in layouts)):
+        raise bad("layouts", f"a list drawn from {DECLARED_LAYOUTS}")
+    if raw.get("dtype") != "float32" or raw.get("partition") != "contiguous":
+        raise bad("dtype / partition", "'float32' / 'contiguous'")
+    derived = raw.get("derived_from")
+    if derived is not None and not (isinstance(derived, str) and DECLARED_NAME.match(derived)):
+        raise bad("derived_from", "null or a dataset name")
+    notes = raw.get("notes", [])
+    if not (isinstance(notes, list) and all(isinstance(n, str) and len(n) < 2000 for n in notes)):
+        raise bad("notes", "a list of short texts")
+    splits = manifest.splits or {}
+    if not splits or set(splits) - set(SPLIT_ORDER):
+        raise ManifestError(f"{where}: a curated dataset needs 'splits' counts for train, val, test.")
+    description = str(raw.get("description") or manifest.description or manifest.dataset)[:300]
+    return DatasetSpec(name=manifest.dataset, family=raw["family"], description=description,
+                       splits=dict(splits), item_shape=tuple(shape) if shape else None,
+                       dtype="float32", layouts=tuple(layouts), partition="contiguous",
+                       derived_from=derived, notes=tuple(notes), declared_at=str(folder))
 
 
 def datasets() -> dict[str, str]:

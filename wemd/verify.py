@@ -68,7 +68,7 @@ def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = No
 
     from wemd.api import open_folder
 
-    spec = catalog.get(name)
+    spec = catalog.get(name, root)
     report = Report(name)
     try:
         folder, manifest, index = open_folder(name, root, published=True)  # catalog shapes

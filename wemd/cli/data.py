@@ -59,16 +59,21 @@ def _info(args: argparse.Namespace) -> int:
     from wemd import catalog
     from wemd.home import dataset_dir
 
-    spec = catalog.get(args.name)
+    spec = catalog.get(args.name, data_root(args))
     info = asdict(spec) | {"total": spec.total,
                            "expected_at": str(dataset_dir(spec.name, data_root(args)))}
+    if spec.declared_at is not None:
+        from wemd.curate.report import curated_info
+
+        info |= curated_info(spec)
     if args.json:
         print(json.dumps(info, indent=2, default=list))
         return 0
     for key, value in info.items():
         if value in (None, (), [], ""):
             continue
-        if isinstance(value, (list, tuple)) and key in ("notes", "discrepancies"):
+        if isinstance(value, (list, tuple)) and key in ("notes", "discrepancies", "duplicates",
+                                                         "rejected", "dropped"):
             print(f"{key}:")
             for v in value:
                 print(f"  - {v}")
@@ -81,7 +86,7 @@ def _verify(args: argparse.Namespace) -> int:
     from wemd import catalog
     from wemd.verify import verify
 
-    catalog.get(args.name)
+    catalog.get(args.name, built_root(args, args.name))
     report = verify(args.name, split=args.split, root=built_root(args, args.name),
                     hashes=not args.no_hashes)
     print(report)
@@ -92,7 +97,7 @@ def _path(args: argparse.Namespace) -> int:
     from wemd import catalog
     from wemd.home import dataset_dir
 
-    catalog.get(args.name)
+    catalog.get(args.name, data_root(args))
     print(dataset_dir(args.name, data_root(args)))
     return 0
 

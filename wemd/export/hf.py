@@ -44,7 +44,7 @@ def export_hf(name: str, outdir: PathLike, split: Optional[str] = None, *,
     import wemd
 
     require("datasets", "hf")
-    spec = catalog.get(name)
+    spec = catalog.get(name, root)
     splits = [catalog.canonical_split(spec, split)] if split else _splits_on_disk(name, root, source)
     out = Path(outdir)
     enc = encoding_for(spec)
@@ -212,7 +212,7 @@ def to_hf(name: str, split: Optional[str] = None, root: Optional[PathLike] = Non
 
     from wemd.fetch import tqdm_disable
 
-    spec = catalog.get(name)
+    spec = catalog.get(name, root)
     splits = [catalog.canonical_split(spec, split)] if split else _splits_on_disk(name, root, source)
     folder = Path(cache_dir or Path(datasets.config.HF_DATASETS_CACHE) / "wemd") / name
     enc = encoding_for(spec)
