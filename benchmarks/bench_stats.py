@@ -35,8 +35,18 @@ def main() -> None:
     home = Path(args.dir or tempfile.mkdtemp(prefix="wemd-bench-stats-"))
     print(f"data in {home}")
     per_item = {}
-    for n in (int(s) for s in args.sizes.split(",")):
-        root = make(home, n)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    roots = {n: make(home, n) for n in sizes}
+    stats("stem_96x96", "train", root=roots[sizes[0]], scheduler=None)  # warm: imports, page cache
+    from distributed import LocalCluster
+
+    t = time.perf_counter()
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None):
+        pass
+    print(f"LocalCluster of {args.workers} workers: start and stop {time.perf_counter() - t:.2f} s "
+          "(included in every cluster time below)")
+    for n in sizes:
+        root = roots[n]
         times = {}
         for label, scheduler in (("loop", None), ("cluster", "local")):
             t = time.perf_counter()
