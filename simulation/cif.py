@@ -218,6 +218,13 @@ def _number(raw: Optional[str]) -> float:
     return math.nan if raw is None else float(gemmi.cif.as_number(raw))
 
 
+def periodic_images(fractional: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Cartesian positions (Angstrom) of every site in the home cell and its 26 neighbours,
+    neighbour-major: image ``13 * n + i`` is site ``i`` itself."""
+    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
+    return ((fractional[None, :, :] + shifts[:, None, :]).reshape(-1, 3)) @ cell
+
+
 def screen(parameters: Sequence[float], cell: np.ndarray, fractional: np.ndarray,
            occupancies: np.ndarray, labels: Sequence[str]) -> Optional[str]:
     """Why a P1 structure cannot be a real crystal, or None if it can.
@@ -259,8 +266,7 @@ def screen(parameters: Sequence[float], cell: np.ndarray, fractional: np.ndarray
     # hold at most one atom, else two atoms would be closer than any real crystal has them
     n = len(fractional)
     positions = fractional @ cell
-    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    images = ((fractional[None, :, :] + shifts[:, None, :]).reshape(-1, 3)) @ cell
+    images = periodic_images(fractional, cell)
     near = cKDTree(images).query_ball_point(positions, MIN_DISTANCE)
     for i, found in enumerate(near):
         total = occupancies[np.asarray(found) % n].sum()
@@ -292,8 +298,9 @@ def plausibility(crystal: Crystal, stated: dict[str, float]) -> tuple[dict, Opti
     """Physical measures of a crystal, and why it cannot be real (None if it can).
 
     Measures: mass density (g/cm^3, occupancy-weighted gemmi masses over the cell volume), the
-    fraction of the cell covalent spheres fill, the shortest distance between atoms that can
-    both be present (periodic, Angstrom) and the largest occupancy sum of one site. Refused:
+    fraction of the cell covalent spheres fill, the shortest distance between site positions
+    (periodic, Angstrom; :func:`screen` has already refused atoms too close to coexist) and the
+    largest occupancy sum of one site. Refused:
     a mass density outside :data:`MASS_DENSITY_RANGE`; one more than :data:`DENSITY_MISMATCH`
     away from the CIF's ``_exptl_crystal_density_diffrn``; a crystal of metals only filling
     less than :data:`METAL_MIN_PACKING`. Flagged (kept, listed in ``flags``): a cell mass more
@@ -339,16 +346,14 @@ def plausibility(crystal: Crystal, stated: dict[str, float]) -> tuple[dict, Opti
     return measures, None
 
 
-def _shortest_distance(crystal: Crystal) -> Optional[float]:
-    """Shortest periodic distance (Angstrom) between two different sites, 3 decimals."""
+def _shortest_distance(crystal: Crystal) -> float:
+    """Shortest distance (Angstrom, 3 decimals) from a site to another site or a periodic image
+    (the alternatives of a split site included)."""
     from scipy.spatial import cKDTree
 
-    n = len(crystal.fractional)
-    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    images = ((crystal.fractional[None] + shifts[:, None]).reshape(-1, 3)) @ crystal.cell
-    distances, index = cKDTree(images).query(crystal.fractional @ crystal.cell, k=min(2, len(images)))
-    best = [d[1] for d in distances] if len(images) > 1 else []
-    return round(float(min(best)), 3) if best else None
+    images = periodic_images(crystal.fractional, crystal.cell)  # 27 images: always a neighbour
+    distances, _ = cKDTree(images).query(crystal.fractional @ crystal.cell, k=2)
+    return round(float(distances[:, 1].min()), 3)
 
 
 def structure_hash(crystal: Crystal) -> str:
@@ -380,8 +385,7 @@ def group_sites(fractional: np.ndarray, cell: np.ndarray,
     from scipy.spatial import cKDTree
 
     n = len(fractional)
-    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)])
-    images = ((fractional[None, :, :] + shifts[:, None, :]).reshape(-1, 3)) @ cell
+    images = periodic_images(fractional, cell)
     near = cKDTree(fractional @ cell).query_ball_tree(cKDTree(images), tolerance)
     rows = np.repeat(np.arange(n), [len(m) for m in near])
     cols = np.concatenate([np.asarray(m, dtype=np.int64) for m in near]) % n

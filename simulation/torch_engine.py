@@ -41,8 +41,9 @@ def torch_device(device: str) -> Any:
     return dev
 
 
-def _intensity(torch: Any, psi: Any) -> float:
-    return float(torch.vdot(psi.reshape(-1), psi.reshape(-1)).real) / psi.numel()
+def _intensity(torch: Any, psi: Any) -> Any:
+    """Mean |psi|^2 as a 0-d tensor on psi's device (no host synchronisation per slice)."""
+    return torch.vdot(psi.reshape(-1), psi.reshape(-1)).real / psi.numel()
 
 
 def multislice_torch(atoms: Atoms, grid: Grid, voltage: float, slice_thickness: float = 1.0,
@@ -87,16 +88,18 @@ def multislice_torch(atoms: Atoms, grid: Grid, voltage: float, slice_thickness: 
     iy = torch.from_numpy((base[:, 1:2] + offsets[None, :]) % ny).to(dev)
     kind = torch.from_numpy(np.searchsorted(species, atoms.numbers[order])).to(dev)
 
-    norms = record if record is not None else NormRecord()
+    # intensity bookkeeping stays on the device; one transfer at the end
+    zero = torch.zeros((), dtype=torch.float32, device=dev)
+    change, loss, t_max = zero.clone(), zero.clone(), zero + 1
     psi = torch.ones((nx, ny), dtype=torch.complex64, device=dev)
-    current, pending = 1.0, 0
+    current, pending = zero + 1, 0
     for i in range(n_slices):
         lo, hi = int(bounds[i]), int(bounds[i + 1])
         if hi > lo:
             if pending:
                 psi = torch.fft.ifft2(torch.fft.fft2(psi) * propagator(pending))
                 after = _intensity(torch, psi)
-                norms.band_limit_loss += current - after
+                loss += current - after
                 current = after
             w = (weights[0][lo:hi, :, None] * weights[1][lo:hi, None, :]).reshape(-1)
             flat = (kind[lo:hi, None, None] * (nx * ny) + ix[lo:hi, :, None] * ny
@@ -106,13 +109,16 @@ def multislice_torch(atoms: Atoms, grid: Grid, voltage: float, slice_thickness: 
             spectrum = torch.fft.rfft2(spread.reshape(len(species), nx, ny).to(torch.float32))
             phase = torch.fft.irfft2((spectrum * filt).sum(dim=0), s=(nx, ny)) * sigma
             t = torch.fft.ifft2(torch.fft.fft2(torch.polar(torch.ones_like(phase), phase)) * mask)
-            norms.max_transmission = max(norms.max_transmission, float(t.abs().max()))
+            t_max = torch.maximum(t_max, t.abs().max())
             psi = psi * t
             after = _intensity(torch, psi)
-            norms.transmission_change += after - current
+            change += after - current
             current, pending = after, 0
         pending += 1
     psi = torch.fft.ifft2(torch.fft.fft2(psi) * propagator(pending))
-    norms.intensity = _intensity(torch, psi)
-    norms.band_limit_loss += current - norms.intensity
+    final = _intensity(torch, psi)
+    loss += current - final
+    if record is not None:
+        record.intensity, record.transmission_change = float(final), float(change)
+        record.band_limit_loss, record.max_transmission = float(loss), float(t_max)
     return psi.cpu().numpy().astype(np.complex64, copy=False)
