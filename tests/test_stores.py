@@ -302,5 +302,12 @@ def test_convert_cli(home, capsys):
     make_dataset("stem_96x96", home)
     assert main(["convert", "stem_96x96", str(home / "out"), "--to", "hdf5", "--split", "test"]) == 0
     assert "stem_96x96.h5" in capsys.readouterr().out
-    assert len(wemd.load("stem_96x96", "test", source="hdf5",
-                         url=home / "out" / "stem_96x96.h5")) == 3
+    h5 = str(home / "out" / "stem_96x96.h5")
+    assert len(wemd.load("stem_96x96", "test", source="hdf5", url=h5)) == 3
+    assert main(["convert", "stem_96x96", str(home / "z"), "--source", "hdf5", "--url", h5,
+                 "--split", "test"]) == 0  # a store converts into the other format
+    assert wemd.load("stem_96x96", "test", source="zarr", url=home / "z").fingerprint() == \
+        wemd.load("stem_96x96", "test").fingerprint()
+    assert main(["stats", "stem_96x96", "--split", "test", "--source", "zarr", "--url",
+                 str(home / "z"), "--scheduler", "none"]) == 0
+    assert "stem_96x96/test: 3 items" in capsys.readouterr().out

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from wemd.cli._args import add_data_options
+from wemd.cli._args import SOURCES, add_data_options
+
+#: Where these commands read a dataset from (a store needs --url).
+STORE_SOURCES = SOURCES + ("zarr", "hdf5")
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    add_data_options(p, STORE_SOURCES)
+    p.add_argument("--url", default=None, help="with --source zarr: the store folder or URL; "
+                   "with --source hdf5: the .h5 file")
+
+
+def _load_kwargs(args: argparse.Namespace) -> dict:
+    if args.source in ("zarr", "hdf5"):
+        return {"url": args.url}
+    if args.url is not None:
+        from wemd.errors import WEMDError
+
+        raise WEMDError("--url reads a store: add --source zarr or --source hdf5.")
+    return {}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", default=None, help="zarr: zstd, blosc-zstd, gzip, none (default "
                    "zstd); HDF5: gzip, lzf, none (default gzip)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store of NAME")
-    add_data_options(p)
+    _add_input(p)
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("stats", help="per-item mean/std/min/max and quality flags (blank, "
@@ -31,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "process) or a dask.distributed address such as tcp://HOST:8786")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
     p.add_argument("--out", default=None, help="Parquet file for the per-item table")
-    add_data_options(p)
+    _add_input(p)
     p.set_defaults(func=_stats)
 
 
@@ -39,7 +58,8 @@ def _convert(args: argparse.Namespace) -> int:
     from wemd.stores.convert import convert
 
     path = convert(args.name, args.out, args.to, split=args.split, codec=args.codec,
-                   root=args.root, source=args.source, overwrite=args.overwrite)
+                   root=args.root, source=args.source, overwrite=args.overwrite,
+                   **_load_kwargs(args))
     print(f"wrote {path}")
     return 0
 
@@ -49,7 +69,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     scheduler = None if args.scheduler == "none" else args.scheduler
     df = stats(args.name, args.split, root=args.root, source=args.source, scheduler=scheduler,
-               workers=args.workers, progress=True)
+               workers=args.workers, progress=True, **_load_kwargs(args))
     if args.out:
         write_parquet(df, args.out)
         print(f"wrote {args.out} ({len(df)} items)")
