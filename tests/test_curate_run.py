@@ -215,3 +215,23 @@ def test_tem_counts_rule_and_baseline_task(tmp_path, capsys):
                  "--fit", "--n", "4", "--quiet", "--out", str(record)]) == 0
     rec = json.loads(record.read_text())
     assert rec["data"]["provenance"] == "curated"
+
+
+def test_dask_cluster_gives_the_same_datasets(stem, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    src, out, result, rules = stem
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+                                  dashboard_address=None) as cluster:
+        again = curate(src, tmp_path / "home", "lab_stem", rules, scheduler=cluster.scheduler_address,
+                       progress=False)
+    assert again.datasets == result.datasets
+    for name in result.datasets:
+        assert _tree(tmp_path / "home" / name) == _tree(out / name), name
+
+
+def test_unreachable_scheduler_is_named(stem, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    monkeypatch.setattr("wemd.curate.build.CONNECT_TIMEOUT_S", 1)
+    src, _, _, rules = stem
+    with pytest.raises(WEMDError, match="cannot reach the Dask scheduler"):
+        curate(src, tmp_path / "home", "lab_stem", rules, scheduler="tcp://127.0.0.1:9", progress=False)

@@ -29,6 +29,8 @@ from wemd.errors import WEMDError
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 from wemd.curate.table import ITEMS_TABLE
 CARD_NAME = "README.md"
+#: how long to wait for a Dask scheduler to answer
+CONNECT_TIMEOUT_S = 30
 _META_COLUMNS = ("pixel_size", "pixel_unit", "voltage_kv", "magnification", "detector", "date",
                  "operator", "session", "specimen", "title", "stack_frame")
 
@@ -135,7 +137,7 @@ def _on_dask(address: str, src: str, rels: list[str], rules: Rules, cache: str,
 
         raise MissingExtraError("distributed", "arrays") from exc
     try:
-        client = Client(address, timeout="30s")
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s")
     except (OSError, TimeoutError) as exc:
         raise WEMDError(f"cannot reach the Dask scheduler at {address} ({exc}); start one with "
                         "`dask scheduler` and workers that see the input and --out folders.") from exc

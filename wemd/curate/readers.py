@@ -138,7 +138,8 @@ def _frames_of(signal: dict, k: int, stacks: str, max_data_bytes: int) -> list[F
 
 
 def _compute(arr: Any) -> Any:
-    return arr.compute() if hasattr(arr, "compute") else arr
+    """A lazily read frame's pixels, computed here (on a Dask worker too: never resubmitted)."""
+    return arr.compute(scheduler="synchronous") if hasattr(arr, "compute") else arr
 
 
 # ------------------------------------------------------------------------------ metadata
