@@ -174,52 +174,59 @@ def rerun(report: CheckReport, cifs: Union[str, os.PathLike], count: int = 3,
     (same draw, atoms and engine) and measure how far the stored waves are from them; the
     results go to ``OUT/convergence.json`` and ``report.reruns``. ``cifs``: the folder of the
     CIFs the run read (each is matched by file name and checked by its recorded sha256)."""
+    if factor < 2:
+        raise CheckError(f"--factor {factor}: a finer grid needs a factor of at least 2")
+    folder, results = Path(cifs), []
+    for row in report.rows[:count]:
+        result: dict[str, Any] = {"wave": row["wave"], "intensity": row["intensity"]}
+        results.append(result)
+        try:
+            result.update(_rerun_one(Path(row["meta"]), folder, factor))
+        except (WEMDError, OSError, ValueError, KeyError, TypeError) as exc:
+            result["reason"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+    report.reruns = results
+    write_json(report.folder / CONVERGENCE_FILE, {"factor": factor, "waves": results})
+    return results
+
+
+def _rerun_one(meta_path: Path, cifs: Path, factor: int) -> dict[str, Any]:
+    """One wave of :func:`rerun`: its error against the same draw ``factor`` times finer.
+    Everything read from the metadata is checked: the CIF by name (inside ``cifs``) and
+    sha256, the array by the metadata file's own folder, the grid by the memory check."""
     from dataclasses import replace
 
     from wemd.simulation.backends import Job, make_backend
     from wemd.simulation.cif import read_cif
     from wemd.simulation.postprocess import normalise, standard_view
     from wemd.simulation.protocol import Protocol
+    from wemd.simulation.runner import check_memory
 
-    if factor < 2:
-        raise CheckError(f"--factor {factor}: a finer grid needs a factor of at least 2")
-    folder, results = Path(cifs), []
-    for row in report.rows[:count]:
-        meta = json.loads(Path(row["meta"]).read_text(encoding="utf-8"))
-        result: dict[str, Any] = {"wave": row["wave"], "intensity": row["intensity"]}
-        results.append(result)
-        try:
-            cif = safe_join(folder, meta["cif_file"], "CIF file name", single=True)
-        except ValueError as exc:
-            result["reason"] = str(exc)
-            continue
-        if not cif.is_file() or sha256_file(cif) != meta.get("cif_sha256"):
-            result["reason"] = f"{cif} is missing or not the CIF this wave was made from"
-            continue
-        array = report.folder / str(meta.get("split")) / f"{meta.get('index')}.npy"
-        if not array.is_file():
-            result["reason"] = "no full-size array beside the metadata (96x96 variants are resized)"
-            continue
-        fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["protocol"].items()
-                  if k in Protocol.__dataclass_fields__}
-        protocol = Protocol(**fields)
-        grid = int(meta["physics"]["grid"][0])
-        finer = replace(protocol, sim_grid=grid * factor, sampling=None)
-        backend = meta["software"].get("backend")
-        engine = make_backend(backend if backend in ("numpy", "torch", "abtem") else "numpy")
-        job = Job(cif, read_cif(cif), meta["hyperparameters"], finer, int(meta["draw"]),
-                  int(meta["seed"]))
-        wave, used = engine.run(job)
-        view = normalise(standard_view(wave, protocol.grid, protocol.crop))
-        stored = np.load(array)
-        result.update(grid=grid, finer_grid=grid * factor,
-                      error=float(np.linalg.norm(stored - view) / np.linalg.norm(view)),
-                      band_error=band_limited_distance(stored, view),
-                      finer_intensity=float(used.get("norm", {}).get(
-                          "intensity", np.mean(np.abs(wave) ** 2))))
-    report.reruns = results
-    write_json(report.folder / CONVERGENCE_FILE, {"factor": factor, "waves": results})
-    return results
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    cif = safe_join(cifs, meta["cif_file"], "CIF file name", single=True)
+    if not cif.is_file() or sha256_file(cif) != meta.get("cif_sha256"):
+        return {"reason": f"{cif} is missing or not the CIF this wave was made from"}
+    array = meta_path.parent.parent / f"{int(meta['index'])}.npy"  # split/meta/*.json
+    if not array.is_file() or array.is_symlink():
+        return {"reason": "no full-size array beside the metadata (96x96 variants are resized)"}
+    fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["protocol"].items()
+              if k in Protocol.__dataclass_fields__}
+    protocol = Protocol(**fields)
+    grid = int(meta["physics"]["grid"][0])
+    finer = replace(protocol, sim_grid=grid * factor, sampling=None)
+    backend = meta["software"].get("backend")
+    backend = backend if backend in ("numpy", "torch", "abtem") else "numpy"
+    check_memory(finer, backend, 1)
+    job = Job(cif, read_cif(cif), meta["hyperparameters"], finer, int(meta["draw"]),
+              int(meta["seed"]))
+    wave, used = make_backend(backend).run(job)
+    view = normalise(standard_view(wave, protocol.grid, protocol.crop))
+    stored = np.load(array, allow_pickle=False)
+    if stored.shape != view.shape:
+        return {"reason": f"stored array {stored.shape} is not the {view.shape} view"}
+    return {"grid": grid, "finer_grid": grid * factor,
+            "error": float(np.linalg.norm(stored - view) / np.linalg.norm(view)),
+            "band_error": band_limited_distance(stored, view),
+            "finer_intensity": float(used.get("norm", {}).get("intensity", np.nan))}
 
 
 def draw(rows: list[dict[str, Any]], path: Path) -> Path:

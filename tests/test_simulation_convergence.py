@@ -144,3 +144,16 @@ def test_rerun_measures_the_worst_waves_against_a_finer_grid(tmp_path):
     (tmp_path / "cifs" / cifs[1].name).write_text(cifs[0].read_text())
     (edited, *_) = rerun(check_run(out), tmp_path / "cifs", count=2)
     assert "not the CIF this wave was made from" in edited["reason"]
+
+
+def test_rerun_reads_nothing_outside_the_folders_it_was_given(tmp_path):
+    cifs = write_example_cifs(tmp_path / "cifs", ["Si"])
+    out = tmp_path / "out"
+    _run(cifs, out)
+    meta_path = next((out / "train" / "meta").glob("*.json"))
+    meta = json.loads(meta_path.read_text())
+    for hostile in ({"cif_file": "../cifs/0000001.cif"}, {"index": "../../../x"},
+                    {"protocol": {**meta["protocol"], "grid": 100000}}):
+        meta_path.write_text(json.dumps({**meta, **hostile}))
+        (result,) = rerun(check_run(out), tmp_path / "cifs", count=1)
+        assert "error" not in result and result["reason"], result
