@@ -232,7 +232,10 @@ def cltem_config(hyper: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
         "potentials": "kirkland",
         "microscope": {
             "voltage": {"val": hyper["voltage_kv"], "units": "kV"},
+            # "aperture" for the clTEM the study ran; current clTEM (JJPPeters/clTEM HEAD,
+            # utilities/jsonutils.cpp) reads "objective aperture" / "semi-angle" instead
             "aperture": {"val": im["aperture_mrad"], "units": "mrad"},
+            "objective aperture": {"semi-angle": im["aperture_mrad"], "units": "mrad"},
             "alpha": {"val": im["alpha_mrad"], "units": "mrad"},
             "delta": {"val": im["delta_nm"], "units": "nm"},
             "aberrations": {
@@ -249,9 +252,13 @@ def cltem_config(hyper: dict[str, Any], protocol: Protocol) -> dict[str, Any]:
 class CltemBackend:
     """Runs an installed ``clTEM_cmd`` and reads its EW_amplitude.tif / EW_phase.tif.
 
-    Real clTEM (OpenCL) was not available where this package was built and has not been run
-    with it: the command line, config keys and output format follow clTEM's source and are
-    tested against a stand-in executable that checks them.
+    The command line, config keys and output format follow clTEM's source and are tested
+    against a stand-in executable that checks them. clTEM itself (JJPPeters/clTEM a83b37c, the
+    console program) builds on Debian 12 against pocl 3.1 and parses this backend's command
+    line, config and a COD-style CIF (it needs the ``_symmetry_equiv_pos_as_xyz`` loop COD
+    files carry), but every simulation stops at its first buffer fill with CL_INVALID_VALUE:
+    ``clMemory::Fill`` passes a pointer as the fill pattern and an element count as the byte
+    size, which a conforming OpenCL (pocl checks it) refuses. No clTEM wave has been compared.
 
     ``executable`` defaults to ``$WEMD_CLTEM`` or ``clTEM_cmd`` on the PATH; ``device`` is passed
     to ``-d``. Current clTEM sums all three Kirkland terms; the n = 1 universe came from an older

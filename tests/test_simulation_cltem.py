@@ -105,6 +105,7 @@ def test_config_nests_every_value_as_cltem_reads_it():
     microscope = config["microscope"]
     assert microscope["voltage"] == {"val": hyper["voltage_kv"], "units": "kV"}
     assert microscope["aperture"]["val"] == hyper["imaging"]["aperture_mrad"]
+    assert microscope["objective aperture"]["semi-angle"] == hyper["imaging"]["aperture_mrad"]
     assert microscope["alpha"]["val"] == hyper["imaging"]["alpha_mrad"]
     assert microscope["delta"]["val"] == hyper["imaging"]["delta_nm"]
     assert config["mode"]["id"] == 0 and config["resolution"] == 512
