@@ -47,7 +47,7 @@ class Report:
             lines = [f"wemd verify {self.dataset}  ({self.provenance} data at {self.folder})"]
         for split, n in self.counts.items():
             want = f"expected {self.expected.get(split, '-')}"
-            if self.provenance != "real":
+            if self.provenance not in ("real", "curated"):  # a curated set has no published copy
                 want += f"; published {spec.splits.get(split, '-')}"
             lines.append(f"  {split:<10} {n:>8} items   ({want})")
         if self.folder is not None:

@@ -213,8 +213,8 @@ def _item_arrays(ordered: list[dict], cache: Path, variant: str) -> Iterable[tup
     for it in ordered:
         key = it["summary"]["key"]
         if key != current:
-            current, arrays = key, load_arrays(cache, key)
-        arr = arrays.get(f"{variant}/{it['frame']['frame']}")
+            current, arrays = key, load_arrays(cache, key, variant)
+        arr = arrays.get(it["frame"]["frame"])
         if arr is None:
             yield it, []
         elif variant == "crops":

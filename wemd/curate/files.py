@@ -109,7 +109,8 @@ def process_file(src: str, rel: str, rules: Rules, cache: str) -> dict[str, Any]
     return summary | {"reused": False}
 
 
-def load_arrays(cache: Path, key: str) -> dict[str, np.ndarray]:
-    """The chain's arrays of one finished file: ``"{variant}/{frame}"`` -> array."""
+def load_arrays(cache: Path, key: str, variant: str) -> dict[int, np.ndarray]:
+    """One variant's arrays of one finished file, by frame (only those are read from the .npz)."""
+    prefix = f"{variant}/"
     with np.load(Path(cache) / f"{key}.npz", allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        return {int(k[len(prefix):]): z[k] for k in z.files if k.startswith(prefix)}

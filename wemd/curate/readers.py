@@ -67,26 +67,38 @@ def read_frames(path: Path, *, stacks: str = "split", max_data_bytes: int = MAX_
         raise Rejected("empty file (0 bytes)")
     if size > MAX_FILE_BYTES:
         raise Rejected(f"file of {size} bytes is over the {MAX_FILE_BYTES}-byte limit")
-    signals = _open(path, PLUGINS[suffix])
-    frames: list[Frame] = []
+    signals = _open(path, PLUGINS[suffix], lazy=True)  # headers only: check before reading
+    plans: list[tuple[int, bool, int, dict]] = []
     skipped: list[str] = []
     for k, signal in enumerate(signals):
         try:
-            frames += _frames_of(signal, k, stacks, max_data_bytes)
+            plans.append((k, *_plan(signal, stacks, max_data_bytes)))
         except Rejected as exc:
             skipped.append(f"signal {k}: {exc.reason}")
-    if not frames:
+    if not plans:
         raise Rejected("; ".join(skipped) or "no signal in the file")
-    for i, f in enumerate(frames):  # one position per frame across the file's signals
-        f.frame = i
+    data = [s["data"] for s in signals]
+    if not skipped:  # every signal is a wanted image of checked size: one eager read is faster
+        eager = _open(path, PLUGINS[suffix], lazy=False)
+        if len(eager) == len(signals):
+            data = [s["data"] for s in eager]
+    frames: list[Frame] = []
+    for k, nav, count, meta in plans:
+        for j in range(count):
+            try:
+                pixels = np.asarray(_compute(data[k][j] if nav else data[k]))
+            except Exception as exc:  # truncated pixel data shows only when read
+                raise Rejected(f"pixel data unreadable ({type(exc).__name__}: {_short(exc)})") from None
+            frames.append(Frame(pixels, frame=len(frames), meta={**meta, "signal": k,
+                                                                "stack_frame": j if nav else None}))
     return frames, skipped
 
 
-def _open(path: Path, plugin: str) -> list[dict]:
-    """rosettasciio's signal dictionaries, opened lazily (headers only)."""
+def _open(path: Path, plugin: str, lazy: bool) -> list[dict]:
+    """rosettasciio's signal dictionaries (``lazy``: headers only, pixels on demand)."""
     reader: Callable[..., list[dict]] = importlib.import_module(plugin).file_reader
     try:
-        return list(reader(str(path), lazy=True))
+        return list(reader(str(path), lazy=lazy))
     except MemoryError:
         raise Rejected("declared data too large to open") from None
     except Exception as exc:  # the readers raise many types on damaged files
@@ -98,7 +110,8 @@ def _short(exc: BaseException, n: int = 200) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def _frames_of(signal: dict, k: int, stacks: str, max_data_bytes: int) -> list[Frame]:
+def _plan(signal: dict, stacks: str, max_data_bytes: int) -> tuple[bool, int, dict[str, Any]]:
+    """(is a stack, frames, metadata) of one signal from its header, or Rejected saying why."""
     axes = sorted(signal.get("axes", []), key=lambda a: a.get("index_in_array", 0))
     data = signal["data"]
     shape = tuple(int(n) for n in data.shape)
@@ -125,16 +138,7 @@ def _frames_of(signal: dict, k: int, stacks: str, max_data_bytes: int) -> list[F
     if np.issubdtype(data.dtype, np.complexfloating) or data.dtype.names:
         raise Rejected(f"{data.dtype} pixels (FFT, DPC or colour data), not an intensity image")
     meta = signal_metadata(signal, sig)
-    count = shape[0] if nav else 1
-    out = []
-    for j in range(count):
-        try:
-            pixels = np.asarray(_compute(data[j] if nav else data))
-        except Exception as exc:  # truncated pixel data shows only when read
-            raise Rejected(f"pixel data unreadable ({type(exc).__name__}: {_short(exc)})") from None
-        out.append(Frame(pixels, frame=len(out), meta={**meta, "signal": k,
-                                                         "stack_frame": j if nav else None}))
-    return out
+    return bool(nav), shape[0] if nav else 1, meta
 
 
 def _compute(arr: Any) -> Any:
