@@ -3,7 +3,8 @@
 Cards are generated from the catalog, so no count is ever written twice; a test checks that the
 files in ``data_cards/`` are what this module renders. The card of a copy that is not the whole
 published dataset (a synthetic stand-in, simulated waves, a subset; ``wemd export-hf``) says so
-in its title and first lines and lists that copy's own counts.
+in its title and first lines and lists that copy's own counts. A dataset curated from a lab's own
+files (``wemd curate``) gets a card of its own: its rules, and the WEMD paper as the method only.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def copy_label(kind: str) -> str:
 
 def front_matter(spec: DatasetSpec) -> dict:
     """Hugging Face dataset-card metadata for one dataset."""
+    curated = spec.declared_at is not None
     return {
-        "pretty_name": f"WEMD {spec.name}",
-        "license": catalog.LICENSE,
+        "pretty_name": f"{spec.name} (curated with wemd)" if curated else f"WEMD {spec.name}",
+        "license": "unknown" if curated else catalog.LICENSE,
         "size_categories": [size_category(spec.total)],
         "task_categories": ["image-to-image"],
         "tags": ["electron-microscopy", "wemd", spec.family],
@@ -85,7 +87,11 @@ def render(spec: DatasetSpec, front: Optional[dict] = None, *, provenance: str =
     kind = copy_kind(spec, provenance, counts)
     rows = "\n".join(f"| {s} | {n} |" for s, n in counts.items())
     paper = spec.paper
-    if kind == "real":
+    if spec.declared_at is not None:
+        intro = [f"# {spec.name}: curated from a lab's own microscope files", "",
+                 f"{spec.description}, made by `wemd curate` with the WEMD curation steps. It is "
+                 "not part of the published WEMD data."]
+    elif kind == "real":
         intro = [f"# {spec.name}", "", spec.description + "."]
     else:
         label, what = _NOT_PUBLISHED[kind]
@@ -111,7 +117,8 @@ def render(spec: DatasetSpec, front: Optional[dict] = None, *, provenance: str =
         "",
     ]
     if spec.notes:
-        lines += ["## Notes", *[f"- {n}" for n in spec.notes], ""]
+        lines += ["## Curation rules" if spec.declared_at else "## Notes",
+                  *[f"- {n}" for n in spec.notes], ""]
     if spec.discrepancies:
         lines += ["## Known discrepancies", *[f"- {d}" for d in spec.discrepancies], ""]
     lines += [
@@ -122,16 +129,25 @@ def render(spec: DatasetSpec, front: Optional[dict] = None, *, provenance: str =
         "```",
         "",
         "## Provenance and licence",
-        f"- Paper: {paper['authors']}, \"{paper['title']}\", {paper['journal']} ({paper['year']})"
-        + (f", doi:{paper['doi']}" if paper.get("doi") else ""),
-        f"- Data DOI: {catalog.DATA_DOI}; landing page: {catalog.LANDING_PAGE}",
-        "- Licence: CC BY 4.0",
-        "",
     ]
+    citation = (f"{paper['authors']}, \"{paper['title']}\", {paper['journal']} ({paper['year']})"
+                + (f", doi:{paper['doi']}" if paper.get("doi") else ""))
+    if spec.declared_at is not None:
+        lines += ["- Source files, their sha256 hashes, rejected files and why: `wemd.json` beside "
+                  "this card; one row per item in `items.parquet` (`wemd info NAME`).",
+                  f"- Method: {citation}",
+                  "- Licence: set by the owners of the source files.", ""]
+    else:
+        lines += [f"- Paper: {citation}",
+                  f"- Data DOI: {catalog.DATA_DOI}; landing page: {catalog.LANDING_PAGE}",
+                  "- Licence: CC BY 4.0", ""]
     return "\n".join(line for line in lines if line is not None)
 
 
 def _partition_text(spec: DatasetSpec) -> str:
+    if spec.declared_at is not None:
+        return ("contiguous index ranges in train, val, test order over whole groups of images "
+                "(see the rules); no group crosses splits")
     return {
         "contiguous": "contiguous index ranges in train, val, test order, taken before any shuffling "
                       "from data concatenated contributor by contributor",
