@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import os
 import warnings
@@ -78,19 +77,13 @@ def export_onnx(run_dir: PathLike, name: str, out_dir: PathLike, *, seed: Option
     source, under ``root``) gives the example inputs."""
     torch = require("torch", "torch")
     ort = require("onnxruntime", "server")
+    from wemd.baselines.pretrained import run_seed
     from wemd.baselines.training import build_from_checkpoint
     from wemd.leaderboard.tasks import get_task
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     safe_filename(f"{name}.onnx", "model name")
-    try:
-        record = json.loads((run_dir / "record.json").read_text())
-    except FileNotFoundError:
-        raise WEMDError(f"{run_dir} has no record.json: finish `wemd train` there first.") from None
-    seeds = [r["seed"] for r in record["runs"]]
-    seed = seeds[0] if seed is None else seed
-    if seed not in seeds:
-        raise WEMDError(f"Seed {seed} is not in the run at {run_dir} (seeds {seeds}).")
+    record, seed = run_seed(run_dir, seed)
     net, _ = build_from_checkpoint(run_dir / f"seed{seed}" / "model.pt")
     task = get_task(record["task"], **record["data"]["params"])
     ds = task.open(source=record["data"]["source"], root=root)

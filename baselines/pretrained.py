@@ -89,13 +89,8 @@ def _check_entry(name: str, entry: PretrainedEntry) -> None:
 
 
 # -- export ------------------------------------------------------------------------------------
-def export_pretrained(run_dir: PathLike, name: str, out_dir: PathLike,
-                      seed: Optional[int] = None) -> PretrainedEntry:
-    """Package one seed (default: the run's first) of a ``wemd train`` run as ``name``."""
-    torch = require("torch", "torch")
-
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    safe_filename(f"{name}.pt", "model name")
+def run_seed(run_dir: Path, seed: Optional[int] = None) -> tuple[dict[str, Any], int]:
+    """The record of a finished ``wemd train`` run and one of its seeds (default: the first)."""
     try:
         record = json.loads((run_dir / "record.json").read_text())
     except FileNotFoundError:
@@ -104,6 +99,17 @@ def export_pretrained(run_dir: PathLike, name: str, out_dir: PathLike,
     seed = seeds[0] if seed is None else seed
     if seed not in seeds:
         raise PretrainedError(f"Seed {seed} is not in the run at {run_dir} (seeds {seeds}).")
+    return record, seed
+
+
+def export_pretrained(run_dir: PathLike, name: str, out_dir: PathLike,
+                      seed: Optional[int] = None) -> PretrainedEntry:
+    """Package one seed (default: the run's first) of a ``wemd train`` run as ``name``."""
+    torch = require("torch", "torch")
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    safe_filename(f"{name}.pt", "model name")
+    record, seed = run_seed(run_dir, seed)
     state = torch.load(run_dir / f"seed{seed}" / "model.pt", map_location="cpu", weights_only=True)
     state["card"] = {"name": name, "task": record["task"], "seed": seed,
                      "metrics": record["metrics"], "runs": record["runs"], "data": record["data"]}

@@ -89,3 +89,11 @@ def postgres_url():
     finally:
         subprocess.run(ctl + ["-m", "immediate", "-w", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def queue_files(client, targets: np.ndarray, folder: Path, count: int, prefix: str) -> list[str]:
+    """Submit ``count`` distinct prediction files (targets shifted a little more each time);
+    return the submission ids."""
+    return [client.submit(TASK, write_predictions(folder / f"{prefix}{k}.npz",
+                                                  np.clip(targets + 0.01 * (k + 1), 0, 1)),
+                          method=f"{prefix}-{k}", n=N, params=PARAMS)["id"] for k in range(count)]

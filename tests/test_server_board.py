@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.server_fixtures import N, PARAMS, TASK, Server, board_home, write_predictions  # noqa: F401
+from tests.server_fixtures import (N, PARAMS, TASK, Server, board_home, queue_files,  # noqa: F401
+                                   write_predictions)
 from wemd.cli import main
 from wemd.leaderboard import Board, Client, evaluate
 from wemd.leaderboard.server import db
@@ -114,9 +115,7 @@ def test_queued_and_interrupted_work_survives_a_kill_9(board_home, tmp_path):
     srv = Server(url, tmp_path / "data", board_home[0], workers=0).start()
     try:
         with Client(srv.url, token=srv.token("bob")) as c:
-            ids = [c.submit(TASK, write_predictions(tmp_path / f"{k}.npz",
-                                                    np.clip(board_home[1] + 0.01 * k, 0, 1)),
-                            method=f"m{k}", n=N, params=PARAMS)["id"] for k in range(3)]
+            ids = queue_files(c, board_home[1], tmp_path, 3, "m")
     finally:
         srv.stop(signal.SIGKILL)
     engine = db.connect(url)

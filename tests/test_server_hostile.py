@@ -141,6 +141,7 @@ def test_oversize_uploads_are_refused_while_streaming(server, tmp_path):
     ({"params": {"crop": "huge"}}, "Task"),
     ({"seeds": [0, 1]}, "seeds must be"),
     ({"n": -3}, "positive integer"),
+    ({"n": 10 ** 9}, "more than the 20000 instances"),
     ({"kind": "learned"}, ">= 3 seeds"),
 ])
 def test_malformed_submissions_are_refused_with_400(server, board_home, tmp_path, change, why):
@@ -151,3 +152,13 @@ def test_malformed_submissions_are_refused_with_400(server, board_home, tmp_path
         resp = httpx.post(f"{server.url}/api/v1/submissions", json=body,
                           headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 400 and why in resp.json()["error"], resp.text
+
+
+def test_oversize_and_deeply_nested_submission_bodies_are_refused(server):
+    headers = {"Authorization": f"Bearer {server.token('json')}", "Content-Type": "application/json"}
+    big = httpx.post(f"{server.url}/api/v1/submissions", headers=headers,
+                     content=b'{"task": "' + b"x" * (1 << 20) + b'"}')
+    assert big.status_code == 413 and "small JSON object" in big.json()["error"]
+    deep = httpx.post(f"{server.url}/api/v1/submissions", headers=headers,
+                      content=b"[" * 30000 + b"]" * 30000)
+    assert deep.status_code == 400 and "JSON object" in deep.json()["error"]

@@ -3,6 +3,11 @@ that a real board server re-runs in a limited process on its own fixed inputs; h
 (never ending, allocating without bound, weights outside the file, not ONNX, wrong inputs) fail
 with a reason and the server stays up."""
 
+import os
+import signal
+import time
+from pathlib import Path
+
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -133,4 +138,40 @@ def test_hostile_models_fail_with_a_reason_and_the_server_stays_up(server, tmp_p
         for why, sid in ids.items():
             ans = c.wait(sid, timeout=120)
             assert ans["status"] == "failed" and why in ans["reason"], (why, ans)
-        assert c.entries(TASK) == [] and c.tasks()["tasks"]
+        assert not [e for e in c.entries(TASK) if e["method"]["name"].startswith("bad ")]
+        assert c.tasks()["tasks"]  # still serving
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The scoring processes of a board server (its spawned children)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == server_pid and b"spawn_main" in cmd:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_a_killed_worker_is_replaced_and_its_job_scored_again(server, tmp_path):
+    """kill -9 of the worker scoring a job: the server stays up, starts a new worker, and the
+    job is claimed again (attempt 2) and ends with its own reason."""
+    onnx.save(endless(), tmp_path / "slow.onnx")
+    with Client(server.url, token=server.token("worker-killer")) as c:
+        sid = c.submit(TASK, model=tmp_path / "slow.onnx", method="slow", n=N, params=PARAMS)["id"]
+        deadline = time.monotonic() + 60
+        while c.status(sid)["status"] != "scoring":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        [pid] = worker_pids(server.proc.pid)
+        os.kill(pid, signal.SIGKILL)
+        final = c.wait(sid, timeout=120)
+        assert final["status"] == "failed" and "longer than" in final["reason"]
+        assert final["attempts"] == 2
+        assert [p for p in worker_pids(server.proc.pid) if p != pid]  # replaced
+        assert c.tasks()["tasks"]
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline")  # its model did not outlive it
+                if b"slow.onnx" in p.read_bytes()]

@@ -5,12 +5,11 @@ LOCKED; SQLite: a conditional UPDATE)."""
 import signal
 import threading
 
-import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.server_fixtures import (N, PARAMS, TASK, Server, board_home, postgres_url,  # noqa: F401
-                                   write_predictions)
+from tests.server_fixtures import (TASK, Server, board_home, postgres_url,  # noqa: F401
+                                   queue_files)
 from wemd.cli import main
 from wemd.leaderboard import Client
 from wemd.leaderboard.server import db
@@ -23,9 +22,7 @@ def test_board_on_postgresql_scores_with_two_workers_and_survives_kill_9(postgre
     srv = Server(postgres_url, tmp_path / "data", board_home[0], workers=0).start()
     try:
         with Client(srv.url, token=token) as c:
-            ids = [c.submit(TASK, write_predictions(tmp_path / f"{k}.npz",
-                                                    np.clip(board_home[1] + 0.02 * k, 0, 1)),
-                            method=f"pg-{k}", n=N, params=PARAMS)["id"] for k in range(4)]
+            ids = queue_files(c, board_home[1], tmp_path, 4, "pg")
     finally:
         srv.stop(signal.SIGKILL)
     engine = db.connect(postgres_url)

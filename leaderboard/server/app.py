@@ -8,6 +8,7 @@ path. Every refusal is a JSON ``{"error": ...}`` naming the problem and the fix.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Optional
 
@@ -24,6 +25,7 @@ from wemd.leaderboard.tasks import UnknownTaskError, get_task, tasks
 
 API = "/api/v1"
 RATE_WINDOW_S = 60.0
+MAX_JSON_BYTES = 64 << 10
 
 
 class HTTPError(WEMDError):
@@ -95,9 +97,15 @@ def create_app(cfg: Config) -> FastAPI:
     @app.post(f"{API}/submissions", status_code=202)
     async def submit(request: Request) -> dict[str, Any]:
         acct = account(request, "submit")
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_JSON_BYTES:
+                raise HTTPError(413, f"A submission is a small JSON object (at most "
+                                     f"{MAX_JSON_BYTES} bytes); upload files to {API}/uploads.")
         try:
-            body = await request.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
             raise HTTPError(400, "The submission must be a JSON object (see the Client).") from None
         job = _check_submission(body, cfg, store)
         job.update(id=db.new_id(), token_id=acct.id, status="queued", attempts=0,
@@ -203,6 +211,8 @@ def _check_submission(body: Any, cfg: Config, store: Store) -> dict[str, Any]:
     n = body.get("n")
     if n is not None and (type(n) is not int or n < 1):
         raise bad("n must be a positive integer (number of instances) or left out.")
+    if n is not None and task.n_default is not None and n > task.n_default:
+        raise bad(f"n = {n} is more than the {task.n_default} instances of {task.name}'s protocol.")
     code_url = body.get("code_url")
     if code_url is not None and (not isinstance(code_url, str) or len(code_url) > 500):
         raise bad("code_url must be a string of at most 500 characters.")

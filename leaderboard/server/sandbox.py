@@ -67,6 +67,16 @@ def run_model(model: Path, inputs: Path, out: Path, *, timeout: float, memory: i
 
 
 def _limit(memory: int, cpu_s: int) -> None:
+    """Bounds on this process, set before the model is read; on Linux it also dies with the
+    worker that started it (a killed worker leaves no model running)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the worker died before the line above
+        sys.exit(4)
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

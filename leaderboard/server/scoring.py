@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from wemd.errors import WEMDError
 from wemd.leaderboard.board import entry_id
 from wemd.leaderboard.evaluator import evaluate
 from wemd.leaderboard.inputs import write_inputs
@@ -65,6 +66,10 @@ class Scorer:
         """The entry (a row of ``entries``) of a claimed job; WEMDErrors name what is wrong."""
         task = get_task(job["task"], **job["params"])
         ds = self.dataset(task)
+        most = task.n_instances(ds)
+        if job["n"] is not None and job["n"] > most:
+            raise WEMDError(f"n = {job['n']} is more than the {most} instances of {task.name}'s "
+                            "protocol; submit n <= that (or leave --n out).")
         store = Store(self.cfg.data)
         results = []
         with tempfile.TemporaryDirectory(prefix="job-", dir=store.folder / "tmp") as tmp:

@@ -44,9 +44,6 @@ def work(cfg: Config, name: str, stop: Optional[mp.synchronize.Event] = None) ->
             db.finish(engine, job["id"], entry=entry)
 
 
-def _main(cfg: Config, name: str, stop: mp.synchronize.Event) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    work(cfg, name, stop)
 
 
 class Workers:
@@ -63,7 +60,7 @@ class Workers:
     def _spawn(self) -> None:
         self._serial += 1
         name = f"{os.getpid()}-{self._serial}"
-        proc = self.ctx.Process(target=_main, args=(self.cfg, name, self.stop), daemon=True,
+        proc = self.ctx.Process(target=work, args=(self.cfg, name, self.stop), daemon=True,
                                 name=f"wemd-worker-{name}")
         proc.start()
         self.procs[name] = proc
