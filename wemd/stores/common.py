@@ -293,14 +293,19 @@ class StoreSource(Source):
         return self._checked(i, self._raw(i))
 
     def get_many(self, idx: np.ndarray) -> Any:
+        """Contiguous positions in one read; others in one fancy read of the sorted distinct
+        positions (each chunk decoded once); every item checked."""
         idx = np.asarray(idx, dtype=np.int64)
-        if self.item_shape is None or not len(idx) or not np.all(np.diff(idx) == 1):
+        if self.item_shape is None or len(idx) < 2:
             return super().get_many(idx)
-        a = int(idx[0])
-        rows = self._rows(a, int(idx[-1]) + 1)
-        for k in range(len(rows)):
-            self._checked(a + k, rows[k])
-        return rows
+        if np.all(np.diff(idx) == 1):
+            order, rows = idx, self._rows(int(idx[0]), int(idx[-1]) + 1)
+        else:
+            order = np.unique(idx)
+            rows = self._read("items", order)
+        for k, i in enumerate(order):
+            self._checked(int(i), rows[k])
+        return rows if order is idx else rows[np.searchsorted(order, idx)]
 
     def item_id(self, i: int) -> str:
         return self.index.ids[i]
