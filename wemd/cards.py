@@ -15,6 +15,7 @@ from typing import Optional
 import yaml
 
 from wemd import catalog
+from wemd.authors_scripts import SCRIPT_NOTES
 from wemd.catalog import DatasetSpec
 
 _HF_SIZE = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
@@ -121,6 +122,9 @@ def render(spec: DatasetSpec, front: Optional[dict] = None, *, provenance: str =
                   *[f"- {n}" for n in spec.notes], ""]
     if spec.discrepancies:
         lines += ["## Known discrepancies", *[f"- {d}" for d in spec.discrepancies], ""]
+    if spec.name in SCRIPT_NOTES:
+        lines += ["## How the authors' scripts made it", *[f"- {n}" for n in SCRIPT_NOTES[spec.name]],
+                  ""]
     lines += [
         "## Use",
         "```python",
