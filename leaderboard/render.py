@@ -140,7 +140,8 @@ def _savefig(fig: Any, path: Path) -> Path:
     return path
 
 
-def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
+def bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
+    """The primary metric of every entry, by section, with the papers' numbers hatched."""
     import matplotlib.pyplot as plt
 
     by = board.rows(task.name)
@@ -177,7 +178,7 @@ def _bar_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
     return _savefig(fig, _plot_path(out, task.name))
 
 
-def _group_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
+def group_plot(task: Task, board: Board, out: Path) -> Optional[Path]:
     """The primary metric per group of the grouping with the most distinct labels across the
     entries (a grouping in which every instance falls in one label says nothing)."""
     import matplotlib.pyplot as plt
@@ -266,7 +267,7 @@ def _render(out: Path, board: Board) -> list[Path]:
             md += ["| " + " | ".join(_markdown(c[0]) for c in row) + " |" for row in rows]
             md.append("")
         body += html_tables(task, board)
-        for plot in (_bar_plot(task, board, out), _group_plot(task, board, out)):
+        for plot in (bar_plot(task, board, out), group_plot(task, board, out)):
             if plot:
                 written.append(plot)
                 rel = plot.relative_to(out).as_posix()

@@ -143,11 +143,12 @@ def create_app(cfg: Config) -> FastAPI:
     def task_page(name: str) -> str:
         return pages.task_page(engine, _task(name))
 
-    @app.get("/plots/{name}.png")
-    def plot(name: str) -> Response:
-        png = pages.plot(engine, cfg, _task(name))
+    @app.get("/plots/{name}/{kind}.png")
+    def plot(name: str, kind: str) -> Response:
+        png = pages.plot(engine, cfg, _task(name), kind)
         if png is None:
-            raise HTTPError(404, f"{name} has no entries to plot yet.")
+            raise HTTPError(404, f"No {kind[:20]!r} plot of {name}: plots are "
+                                 f"{', '.join(pages.PLOTS)}, drawn once the task has entries.")
         return Response(png, media_type="image/png")
 
     return app

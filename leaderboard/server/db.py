@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import sqlalchemy as sa
 
-from wemd.errors import WEMDError
+from wemd.errors import WEMDError, require
 
 #: A job interrupted this many times (server killed, worker crashed) is failed, not retried.
 MAX_ATTEMPTS = 3
@@ -94,6 +94,8 @@ def connect(url: str, create: bool = True) -> sa.Engine:
     """An engine for ``url`` with the tables created; SQLite files run in WAL mode with a busy
     timeout, so the web process and the workers can write at once."""
     real = engine_url(url)
+    if real.startswith("postgresql"):
+        require("psycopg", "server")
     if real.startswith("sqlite"):
         engine = sa.create_engine(real, connect_args={"timeout": 60})
 

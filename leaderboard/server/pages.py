@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from wemd.leaderboard import references as refs
 from wemd.leaderboard.board import RecordsBoard
-from wemd.leaderboard.render import _bar_plot, html_page, html_tables
+from wemd.leaderboard.render import bar_plot, group_plot, html_page, html_tables
 from wemd.leaderboard.server import db
 from wemd.leaderboard.server.scoring import LEVELS, Config
 from wemd.leaderboard.tasks import Task, tasks
@@ -62,22 +62,28 @@ def task_page(engine: sa.Engine, task: Task) -> str:
             "protocol parameters. Click a column to sort.</p>"]
     body += html_tables(task, board) or ["<p>No entries yet.</p>"]
     if board.records:
-        body.append(f'<img src="/plots/{html.escape(task.name)}.png" alt="{html.escape(task.name)}">')
+        body += [f'<img src="/plots/{html.escape(task.name)}/{kind}.png" alt="{html.escape(kind)}">'
+                 for kind in PLOTS]
     return html_page(f"{task.name} - WEMD leaderboard", body)
 
 
-def plot(engine: sa.Engine, cfg: Config, task: Task) -> Optional[bytes]:
-    """The bar chart of a task's primary metric, drawn once per set of entries."""
+#: The plots of a task page: the primary metric per entry, and per group of instances.
+PLOTS = {"bars": bar_plot, "groups": group_plot}
+
+
+def plot(engine: sa.Engine, cfg: Config, task: Task, kind: str) -> Optional[bytes]:
+    """One plot of a task's entries (``PLOTS``), drawn once per set of entries."""
     import matplotlib
 
     records = entries(engine, task.name)
-    if not records:
+    if not records or kind not in PLOTS:
         return None
     key = hashlib.sha256("|".join(r["entry_id"] for r in records).encode()).hexdigest()[:24]
-    folder = Path(cfg.data) / "plots" / key
-    path = folder / "plots" / f"{task.name}.png"
-    if not path.is_file():
+    folder = Path(cfg.data) / "plots" / f"{key}-{kind}"
+    done = sorted(folder.glob("plots/*.png"))
+    if not done:
         matplotlib.use("Agg")
         with matplotlib.rc_context({"text.usetex": False}):
-            path = _bar_plot(task, RecordsBoard(records, "this server"), folder) or path
-    return path.read_bytes() if path.is_file() else None
+            drawn = PLOTS[kind](task, RecordsBoard(records, "this server"), folder)
+        done = [drawn] if drawn else []
+    return done[0].read_bytes() if done else None

@@ -16,9 +16,15 @@ from typing import Any
 
 from wemd.cli._args import add_data_options, add_source, describe_source, key_values, source_key
 from wemd.cli.tasks import _board_arg
-from wemd.errors import WEMDError
+from wemd.errors import WEMDError, require
 
 MiB = 1 << 20
+
+
+def _needs(*modules: str) -> None:
+    """The board server's packages, or an error naming the extra (``wemd[server]``)."""
+    for module in modules:
+        require(module, "server")
 
 
 def _server_arg(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -136,6 +142,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _submit_server(args: argparse.Namespace) -> int:
+    _needs("httpx")
     from wemd.leaderboard.server.client import Client
 
     task, files = args.items[0], args.items[1:]
@@ -164,6 +171,7 @@ def _print_status(ans: dict[str, Any]) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    _needs("httpx")
     from wemd.leaderboard.server.client import Client
 
     with Client(args.server) as client:
@@ -177,6 +185,7 @@ def _board(args: argparse.Namespace) -> Any:
     from wemd.leaderboard.board import RecordsBoard
 
     if args.server:
+        _needs("httpx")
         from wemd.leaderboard.server.client import Client
 
         with Client(args.server) as client:
@@ -225,6 +234,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    _needs("fastapi", "uvicorn", "sqlalchemy")
     from wemd.leaderboard.server.scoring import Config
     from wemd.leaderboard.server.serve import serve
 
@@ -249,6 +259,7 @@ def _default_data(db_url: str) -> Path:
 
 
 def _token(args: argparse.Namespace) -> int:
+    _needs("sqlalchemy")
     from wemd.leaderboard.server import db, tokens
 
     engine = db.connect(args.db)
@@ -266,6 +277,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    _needs("httpx")
     from wemd.leaderboard.server.interop import export_board
 
     written, skipped = export_board(args.server, args.out)
@@ -274,6 +286,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    _needs("sqlalchemy")
     from wemd.leaderboard.server.interop import import_records
 
     added, skipped = import_records(args.db, args.folder)
