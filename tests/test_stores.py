@@ -311,3 +311,16 @@ def test_convert_cli(home, capsys):
     assert main(["stats", "stem_96x96", "--split", "test", "--source", "zarr", "--url",
                  str(home / "z"), "--scheduler", "none"]) == 0
     assert "stem_96x96/test: 3 items" in capsys.readouterr().out
+
+
+def test_a_store_cannot_make_the_reader_allocate_a_huge_image(home):
+    import zarr
+
+    make_dataset("stem_full", home)
+    convert("stem_full", home / "out", "zarr", progress=False)
+    zarr.create_array(home / "out" / "stem_full" / "test" / "images" / "0", shape=(100_000, 100_000),
+                      chunks=(1024, 1024), dtype="float32", overwrite=True)  # metadata only
+    ds = wemd.load("stem_full", "test", source="zarr", url=home / "out")
+    with pytest.raises(CorruptFileError, match=r"declares shape \(100000, 100000\)"):
+        ds[0]
+    assert ds[1].tobytes() == wemd.load("stem_full", "test")[1].tobytes()

@@ -34,6 +34,10 @@ CHUNK_BYTES = 1 << 20
 BATCH_BYTES = 64 << 20
 #: Items larger than this are tiled into square chunks of this side (TEM 2048x2048, focal series).
 TILE = 1024
+#: Bounds on what a (possibly hostile) store may make a reader allocate: one image of a
+#: varied-shape dataset (1 GiB of float32) and one split's item index.
+MAX_IMAGE_PIXELS = 1 << 28
+MAX_INDEX_BYTES = 256 << 20
 #: Keys of item metadata that describe where a native copy lies on disk: never stored.
 LOCAL_KEYS = ("path", "meta_path")
 
@@ -249,9 +253,18 @@ class StoreSource(Source):
     def chunk_items(self) -> int:
         return 1
 
-    def _read(self, what: str, key: Any) -> np.ndarray:
+    def _read(self, what: str, key: Any, ndim: Optional[int] = None,
+              limit: Optional[int] = None) -> np.ndarray:
+        """``what[key]``; with ``ndim``/``limit``, refused unless the stored array has that many
+        axes and at most ``limit`` elements (checked before anything is allocated)."""
         try:
-            return np.asarray(self._open(what)[key])
+            arr = self._open(what)
+            shape = tuple(arr.shape)
+            if ndim is not None and (len(shape) != ndim or math.prod(shape) > limit):
+                raise CorruptFileError(self.where, f"{self.split}/{what} declares shape {shape}, "
+                                       f"not {ndim}-D with at most {limit} elements; "
+                                       f"{self.read_fix()}")
+            return np.asarray(arr[key])
         except WEMDError:
             raise
         except Exception as exc:  # codecs, shard indexes, HDF5 filters, transports: many types
@@ -262,7 +275,12 @@ class StoreSource(Source):
         return self._read("items", slice(a, b))
 
     def _image(self, i: int) -> np.ndarray:
-        return self._read(f"images/{i}", ...)
+        return self._read(f"images/{i}", ..., ndim=2, limit=MAX_IMAGE_PIXELS)
+
+    def read_index(self) -> "ItemIndex":
+        """This split's item index, bounded in size before it is read."""
+        raw = self._read("index", ..., ndim=1, limit=MAX_INDEX_BYTES)
+        return ItemIndex.from_bytes(raw.tobytes(), f"{self.where}/{self.split}/index")
 
     # reading ----------------------------------------------------------------------------
     def _raw(self, i: int) -> np.ndarray:
@@ -322,8 +340,19 @@ class StoreSource(Source):
 
 
 def check_fingerprint(spec: DatasetSpec, split: str, src: StoreSource, attrs: dict) -> None:
-    """Refuse a split whose index does not give the fingerprint the store claims for it."""
+    """Refuse a split whose items array, index and fingerprint disagree with what the store
+    claims (fixed shapes: ``items`` must be [len(index), *item_shape])."""
     from wemd.dataset import WEMDDataset
+
+    if spec.item_shape is not None:
+        try:
+            shape = tuple(src._open("items").shape)
+        except Exception:  # absent: the same refusal as a wrong shape
+            shape = None
+        if shape != (len(src.index),) + tuple(spec.item_shape):
+            raise CorruptFileError(src.where, f"{split}/items has shape {shape}, its index lists "
+                                   f"{len(src.index)} items of {spec.item_shape}; convert "
+                                   f"{spec.name} again")
 
     if src.digest_is_data and src.index.sha256 != src.index.data_sha256:
         raise CorruptFileError(src.where, f"split {split}: native and data digests of array rows "

@@ -151,16 +151,12 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
         chunk = attrs.get("chunking") or {"chunk": [1], "batch": 1}
         sources = {}
         for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
-            probe = H5Source(spec, ItemIndex([], [], [], []), where, s, path, 1, 1)
-            probe._file = f
-            index = ItemIndex.from_bytes(probe._read("index", ...).tobytes(), f"{where}:{s}/index")
-            if spec.item_shape is not None:
-                shape = tuple(f[f"{s}/items"].shape) if f"{s}/items" in f else None
-                if shape != (len(index),) + tuple(spec.item_shape):
-                    raise CorruptFileError(path, f"{s}/items has shape {shape}, its index lists "
-                                           f"{len(index)} items of {spec.item_shape}; convert again")
-            src = H5Source(spec, index, where, s, path, int(chunk["batch"]), int(chunk["chunk"][0]))
+            src = H5Source(spec, ItemIndex([], [], [], []), where, s, path, int(chunk["batch"]),
+                           int(chunk["chunk"][0]))
+            src._file = f
+            src.index = src.read_index()
             check_fingerprint(spec, s, src, attrs)
+            src._file = None  # this handle closes here; each process reopens the file
             sources[s] = src
     return dataset_from_index(spec, split, path, SplitIndex(sources, []), attrs["provenance"],
                               manifest_of(attrs), val_fold)

@@ -28,7 +28,6 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd import catalog
-from wemd.errors import CorruptFileError
 from wemd.home import PathLike
 from wemd.stores.common import (Chunking, ItemIndex, StoreError, StoreSource, check_attrs,
                                 check_fingerprint, chunking, image_chunks, manifest_of)
@@ -231,16 +230,9 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
     chunk = attrs.get("chunking") or {"chunk": [1], "batch": 1}
     sources = {}
     for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
-        probe = ZarrSource(spec, ItemIndex([], [], [], []), where, s, url, timeout,
-                           int(chunk["batch"]), int(chunk["chunk"][0]))
-        index = ItemIndex.from_bytes(probe._read("index", ...).tobytes(), f"{where}/{s}/index")
-        src = ZarrSource(spec, index, where, s, url, timeout, int(chunk["batch"]),
-                         int(chunk["chunk"][0]))
-        if spec.item_shape is not None:
-            shape = tuple(src._sub()["items"].shape)
-            if shape != (len(index),) + tuple(spec.item_shape):
-                raise CorruptFileError(where, f"{s}/items has shape {shape}, its index lists "
-                                       f"{len(index)} items of {spec.item_shape}; convert again")
+        src = ZarrSource(spec, ItemIndex([], [], [], []), where, s, url, timeout,
+                         int(chunk["batch"]), int(chunk["chunk"][0]))
+        src.index = src.read_index()
         check_fingerprint(spec, s, src, attrs)
         sources[s] = src
     return dataset_from_index(spec, split, Path(where), SplitIndex(sources, []),
