@@ -1,6 +1,6 @@
 """Microscope files in their real formats, written by code for the curation tests: DM3/DM4
 (tests/dmwriter.py), Velox and Berkeley EMD through h5py, MRC through mrcfile, TIFF through
-tifffile."""
+tifffile, FEI TIA SER by a small writer that follows the format."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from tests.dmwriter import write_dm
 
-__all__ = ["write_dm", "write_velox", "write_berkeley", "write_mrc", "write_tiff"]
+__all__ = ["write_dm", "write_velox", "write_berkeley", "write_mrc", "write_tiff", "write_ser"]
 
 
 def write_velox(path: Path, image: np.ndarray, frames: int = 1, *, voltage_v: float = 300e3,
@@ -66,4 +66,27 @@ def write_tiff(path: Path, data: np.ndarray) -> Path:
     import tifffile
 
     tifffile.imwrite(path, data)
+    return Path(path)
+
+
+def write_ser(path: Path, image: np.ndarray, pixel_m: float = 1e-10) -> Path:
+    """An FEI TIA ``.ser`` file holding one 2-D image (series version 0x0210: 4-byte offsets),
+    with its header, one dimension record, the data and tag offset arrays, the image element
+    (X/Y calibrations, data type, sizes, pixels) and a time tag, as TIA writes it."""
+    import struct
+
+    image = np.asarray(image, "<f4")
+    desc, units = b"Number", b""
+    dims = struct.pack("<IddII", 1, 0.0, 1.0, 0, len(desc)) + desc + struct.pack("<I", len(units)) + units
+    header_len = 30 + len(dims)
+    offsets_at = header_len
+    data_at = offsets_at + 8
+    h, w = image.shape
+    element = (struct.pack("<ddI", 0.0, pixel_m, 0) + struct.pack("<ddI", 0.0, pixel_m, 0)
+               + struct.pack("<HII", 7, w, h) + image[::-1].tobytes())  # rows bottom-up, x fastest
+    tag_at = data_at + len(element)
+    head = struct.pack("<HHHIIII", 0x4949, 0x0197, 0x0210, 0x4122, 0x4152, 1, 1)
+    head += struct.pack("<II", offsets_at, 1)
+    body = head + dims + struct.pack("<II", data_at, tag_at) + element + struct.pack("<HHI", 0x4152, 0, 0)
+    Path(path).write_bytes(body)
     return Path(path)

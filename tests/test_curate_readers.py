@@ -7,7 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from tests.curate_files import write_berkeley, write_dm, write_mrc, write_tiff, write_velox
+from tests.curate_files import (write_berkeley, write_dm, write_mrc, write_ser, write_tiff,
+                                 write_velox)
 from wemd.curate.files import scan
 from wemd.curate.readers import Rejected, read_frames
 
@@ -56,6 +57,9 @@ def test_berkeley_emd_mrc_tiff(tmp_path):
     assert m.meta["pixel_size"] == pytest.approx(0.15)  # 1.5 angstrom
     (t,), _ = read_frames(write_tiff(tmp_path / "t.tif", img))
     np.testing.assert_array_equal(t.data, img)
+    (s,), _ = read_frames(write_ser(tmp_path / "s_1.ser", img, pixel_m=2e-10))
+    np.testing.assert_array_equal(s.data, img)
+    assert (s.meta["pixel_size"], s.meta["pixel_unit"]) == (pytest.approx(0.2), "nm")
 
 
 def test_non_images_are_skipped_with_a_reason(tmp_path):

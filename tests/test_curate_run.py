@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import wemd
-from tests.curate_files import write_dm, write_mrc, write_tiff, write_velox
+from tests.curate_files import write_dm, write_mrc, write_ser, write_tiff, write_velox
 from wemd.cli import main
 from wemd.curate import Rules, curate
 from wemd.curate.files import process_file, scan
@@ -32,7 +32,7 @@ def _micrograph(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def _stem_source(root: Path) -> Path:
-    """Six contributors' folders in four formats; one image saved again as an 8-bit TIFF by
+    """Six contributors' folders in five formats; one image saved again as an 8-bit TIFF by
     another contributor (a near duplicate), a broken file and a text file."""
     rng = np.random.default_rng(7)
     for g in range(6):
@@ -40,14 +40,17 @@ def _stem_source(root: Path) -> Path:
         folder.mkdir(parents=True)
         for k in range(2):
             img = _micrograph(rng, 520 + 64 * k, 600)
-            if (g + k) % 4 == 0:
+            kind = (g + k) % 5
+            if kind == 0:
                 write_dm(folder / f"im{k}.dm3", img, operator=f"Op{g}", magnification=1e6)
-            elif (g + k) % 4 == 1:
+            elif kind == 1:
                 write_dm(folder / f"im{k}.dm4", img, version=4, operator=f"Op{g}")
-            elif (g + k) % 4 == 2:
+            elif kind == 2:
                 write_velox(folder / f"im{k}.emd", img.astype(np.float32))
-            else:
+            elif kind == 3:
                 write_mrc(folder / f"im{k}.mrc", img)
+            else:
+                write_ser(folder / f"im{k}_1.ser", img)
     dm = root / "user0" / "im0.dm3"
     from wemd.curate.readers import read_frames
 
@@ -118,7 +121,7 @@ def test_manifest_records_rules_sources_and_rejections(stem):
     paths = {s["path"]: s for s in m["generator"]["sources"]}
     from wemd.files import sha256_file
 
-    assert paths["user1/im1.dm3" if (src / "user1/im1.dm3").exists() else "user0/im0.dm3"]["sha256"]
+    assert {p.rsplit(".", 1)[1] for p in paths} == {"dm3", "dm4", "emd", "mrc", "ser", "tif", "txt"}
     assert all(s["sha256"] == sha256_file(src / p) for p, s in paths.items() if s["status"] == "ok")
     rejected = {r["path"]: r["reason"] for r in m["generator"]["rejected"]}
     assert "unreadable" in rejected["user2/broken.dm4"]
