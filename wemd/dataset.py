@@ -175,9 +175,9 @@ class WEMDDataset:
         zarr or HDF5 stores alike), so nothing is read here. Items of varied shape (stem_full)
         make no common array.
         """
-        import dask.array as da
+        from wemd.errors import WEMDError, require
 
-        from wemd.errors import WEMDError
+        da = require("dask.array", "arrays")
 
         shape, dtype = self.source.item_shape, self.source.dtype
         if shape is None or dtype is None:

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd import catalog
-from wemd.errors import CorruptFileError, WEMDError
+from wemd.errors import CorruptFileError, WEMDError, require
 from wemd.home import PathLike
 
 #: Canonical columns, filled from a nested key of the same last name where the family has one.
@@ -70,7 +70,7 @@ _TYPES = {"string": "string", "integer": "Int64", "floating": "Float64",
 
 def records_frame(records: list[dict[str, Any]]) -> Any:
     """A typed DataFrame of metadata records (nested keys flattened, canonical columns added)."""
-    import pandas as pd
+    pd = require("pandas", "arrays")
 
     df = pd.json_normalize(records) if records else pd.DataFrame({"id": pd.Series(dtype=str)})
     for name in CANONICAL:
@@ -97,7 +97,7 @@ def catalog_frame(root: Optional[PathLike] = None) -> Any:
     and in all (fixed shapes; ``approx_size`` otherwise), layouts, partition, provenance (the
     paper, what it derives from) and, where a copy is in the data home (``root``), its
     provenance there (``real`` when placed by hand without a manifest)."""
-    import pandas as pd
+    pd = require("pandas", "arrays")
 
     from wemd.home import dataset_dir
     from wemd.manifest import read_manifest

@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from wemd.errors import WEMDError
+from wemd.errors import WEMDError, require
 from wemd.home import PathLike
 
 NOISE_CORRELATION = 0.15
@@ -146,10 +146,9 @@ def stats(name: str, split: str = "train", *, root: Optional[PathLike] = None,
     this process). Items are read in batches (``batch``, default the dataset's dask chunk) by the
     workers themselves, through the same reader as ``wemd.load``.
     """
-    import pandas as pd
-
     import wemd
 
+    pd = require("pandas", "arrays")
     ds = wemd.load(name, split, root=root, source=source, **load_kwargs)
     if ds.spec.dtype == "str":
         raise WEMDError(f"{name} holds text (CIFs): it has no pixel statistics.")
@@ -171,7 +170,8 @@ def stats(name: str, split: str = "train", *, root: Optional[PathLike] = None,
 
 def _distributed(ds: Any, ranges: list[tuple[int, int]], scheduler: str, workers: int,
                  progress: bool) -> list[list[dict]]:
-    from distributed import Client, LocalCluster
+    distributed = require("distributed", "arrays")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
     if scheduler == "local":
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd import catalog
-from wemd.errors import CorruptFileError
+from wemd.errors import CorruptFileError, require
 from wemd.home import PathLike
 from wemd.stores.common import (ItemIndex, StoreError, StoreSource, check_attrs,
                                 check_fingerprint, chunking, image_chunks, manifest_of)
@@ -40,7 +40,7 @@ def _filters(codec: str) -> dict[str, Any]:
 
 def write_hdf5(ds_by_split: dict[str, Any], out: Path, codec: str, progress: bool) -> Path:
     """Write the loaded splits of one dataset into ``out/{name}.h5``."""
-    import h5py
+    h5py = require("h5py", "arrays")
 
     from wemd.files import atomic_path
     from wemd.stores.common import read_split, store_attrs
@@ -112,7 +112,7 @@ class H5Source(StoreSource):
 
 def open_h5(path: Path) -> Any:
     """An HDF5 file opened read-only, or an error naming it and the fix (truncated, not HDF5)."""
-    import h5py
+    h5py = require("h5py", "arrays")
 
     try:
         return h5py.File(path, "r")

@@ -28,6 +28,7 @@ from typing import Any, Optional
 import numpy as np
 
 from wemd import catalog
+from wemd.errors import require
 from wemd.home import PathLike
 from wemd.stores.common import (Chunking, ItemIndex, StoreError, StoreSource, check_attrs,
                                 check_fingerprint, chunking, image_chunks, manifest_of)
@@ -52,7 +53,7 @@ def _compressors(codec: str, dtype: np.dtype) -> list:
 
 def write_zarr(ds_by_split: dict[str, Any], out: Path, codec: str, progress: bool) -> Path:
     """Write the loaded splits of one dataset into ``out/{name}`` (see the module docstring)."""
-    import zarr
+    zarr = require("zarr", "arrays")
     from zarr.storage import LocalStore
 
     from wemd.stores.common import read_split, store_attrs
@@ -205,7 +206,7 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
               val_fold: Optional[int] = None, url: Optional[PathLike] = None,
               timeout: float = DEFAULT_TIMEOUT) -> Any:
     """``wemd.load(name, split, source="zarr", url=...)``: one split of a zarr store."""
-    import zarr
+    zarr = require("zarr", "arrays")
 
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
