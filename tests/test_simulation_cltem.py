@@ -61,14 +61,14 @@ STAND_IN = textwrap.dedent('''\
             return default  # clTEM catches json::out_of_range and keeps its default
         return node
     voltage = read("microscope", "voltage", "val", default=200.0)
-    mode = read("mode", "id", default=0)
+    mode = read("mode", "id", default=0)  # SimulationMode: None = 0 (taken as CTEM), CTEM = 1
     resolution = read("resolution", default=256)
     dz = read("slice thickness", "val", default=1.0)
     full3d = read("full 3d", "state", default=False)
     c10 = read("microscope", "aberrations", "C10", "val", default=0.0)
     c12 = (read("microscope", "aberrations", "C12", "mag", default=0.0),
            read("microscope", "aberrations", "C12", "ang", default=0.0))
-    if mode != 0 or full3d or dz != 1.0:
+    if mode not in (0, 1) or full3d or dz != 1.0:
         fail("unexpected mode / full 3d / slice thickness")
     y, x = np.mgrid[0:resolution, 0:resolution] / resolution
     amplitude = (1.0 + 0.1 * np.cos(2 * np.pi * 7 * x)).astype(np.float32)
@@ -108,7 +108,7 @@ def test_config_nests_every_value_as_cltem_reads_it():
     assert microscope["objective aperture"]["semi-angle"] == hyper["imaging"]["aperture_mrad"]
     assert microscope["alpha"]["val"] == hyper["imaging"]["alpha_mrad"]
     assert microscope["delta"]["val"] == hyper["imaging"]["delta_nm"]
-    assert config["mode"]["id"] == 0 and config["resolution"] == 512
+    assert config["mode"]["id"] == 1 and config["resolution"] == 512
     assert config["slice thickness"]["val"] == 1.0 and config["full 3d"]["state"] is False
     c12 = config["microscope"]["aberrations"]["C12"]
     assert c12["mag"] == hyper["imaging"]["C12_mag_nm"] and c12["ang"] == hyper["imaging"]["C12_ang_deg"]
