@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,17 @@ def test_resumed_run_equals_uninterrupted(stem, tmp_path):
     assert again.reused == len(files) // 2 and again.datasets == result.datasets
     for name in result.datasets:
         assert _tree(home / name) == _tree(out / name), name
+    changed = curate(src, home, "lab_stem", replace(rules, crop=256), progress=False)
+    assert changed.reused == 0  # another rule: every file is done again
+    assert wemd.load("lab_stem_crops", "test", root=home)[0].shape == (256, 256)
+
+
+def test_nothing_usable_is_an_error_naming_the_reasons(tmp_path):
+    for g in range(3):
+        (tmp_path / "src" / f"g{g}").mkdir(parents=True)
+        (tmp_path / "src" / f"g{g}" / "a.dm3").write_bytes(b"")
+    with pytest.raises(WEMDError, match="no usable image.*g0/a.dm3: empty file"):
+        curate(tmp_path / "src", tmp_path / "out", "lab", Rules(kind="stem"), progress=False)
 
 
 def test_bad_names_and_too_few_groups(tmp_path):

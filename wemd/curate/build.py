@@ -168,9 +168,9 @@ def assemble(name: str, rules: Rules, src: Path, out: Path, cache: Path,
             group, group_from = group_of(s["path"], fr["meta"], rules.group_by)
             items.append({"summary": s, "frame": fr, "group": group, "group_from": group_from})
     if not items:
+        reasons = "; ".join(f"{r['path']}: {r['reason']}" for r in (rejected + dropped)[:5])
         raise WEMDError(f"no usable image in {src}: {len(rejected)} file(s) rejected, {len(dropped)} "
-                        "frame(s) dropped; see the reasons with --verbose or in the cache at "
-                        f"{cache}.")
+                        f"frame(s) dropped ({reasons or 'no files'}). Check the folder and --kind.")
     groups = [it["group"] for it in items]
     blocks, dups = join_duplicates(groups, [(it["frame"]["exact"], it["frame"]["near"]) for it in items])
     proportions = dict(zip(("train", "val", "test"), rules.proportions))
