@@ -34,12 +34,13 @@ class HTTPError(WEMDError):
         self.status, self.headers = status, headers or {}
 
 
-def create_app(cfg: Config) -> FastAPI:
-    """The board's app; ``cfg`` says where its database, store and data are."""
+def create_app(cfg: Config, lifespan: Any = None) -> FastAPI:
+    """The board's app; ``cfg`` says where its database, store and data are; ``lifespan`` (an
+    async context manager factory) runs around serving, e.g. the scoring workers."""
     engine = db.connect(cfg.db)
     store = Store(cfg.data)
     app = FastAPI(title="wemd leaderboard", docs_url=f"{API}/docs", openapi_url=f"{API}/openapi.json",
-                  redoc_url=None)
+                  redoc_url=None, lifespan=lifespan)
 
     @app.exception_handler(HTTPError)
     async def _http_error(request: Request, exc: HTTPError) -> JSONResponse:

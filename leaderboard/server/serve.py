@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from typing import Any, AsyncIterator
 
 from wemd.leaderboard.server import db
 from wemd.leaderboard.server.app import create_app
@@ -21,10 +23,17 @@ def serve(cfg: Config, host: str = "127.0.0.1", port: int = 8080, workers: int =
     if again:
         log.warning("%d submissions left scoring by the last run were requeued or failed", again)
     engine.dispose()
-    app = create_app(cfg)
     pool = Workers(cfg, workers)
-    pool.start()
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
-    finally:
-        pool.close()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        # uvicorn ends the process by re-raising SIGTERM/SIGINT after its shutdown, so the
+        # workers are stopped here, in the app's shutdown, not after uvicorn.run returns
+        pool.start()
+        try:
+            yield
+        finally:
+            pool.close()
+
+    uvicorn.run(create_app(cfg, lifespan=lifespan), host=host, port=port, log_level="warning",
+                timeout_graceful_shutdown=5)

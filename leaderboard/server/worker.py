@@ -24,10 +24,11 @@ POLL_S = 0.2
 
 
 def work(cfg: Config, name: str, stop: Optional[mp.synchronize.Event] = None) -> None:
-    """Claim and score jobs until ``stop`` is set."""
+    """Claim and score jobs until ``stop`` is set or the server that started it is gone."""
     engine = db.connect(cfg.db, create=False)
     scorer = Scorer(cfg)
-    while stop is None or not stop.is_set():
+    parent = os.getppid()
+    while (stop is None or not stop.is_set()) and os.getppid() == parent:
         job = db.claim(engine, name)
         if job is None:
             time.sleep(POLL_S)
