@@ -269,8 +269,13 @@ BYTES_PER_PIXEL = 100
 MAX_GRID = 4096 * 4
 
 
-def available_memory() -> Optional[int]:
-    """Bytes of memory available to new work (Linux ``MemAvailable``), None where unknown."""
+def available_memory(device: str = "cpu") -> Optional[int]:
+    """Bytes of memory available to new work: free memory of a CUDA ``device`` (torch), else
+    the host's (Linux ``MemAvailable``); None where unknown."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -280,16 +285,17 @@ def available_memory() -> Optional[int]:
     return None
 
 
-def check_memory(protocol: Protocol, backend: str, workers: int) -> int:
+def check_memory(protocol: Protocol, backend: str, workers: int, device: str = "cpu") -> int:
     """Refuse, before any work, a grid that cannot fit: over :data:`MAX_GRID`, or needing more
-    than the available memory for ``workers`` simulations at once. Returns the bytes per wave."""
+    than the available memory (of the torch ``device`` for a CUDA run) for ``workers``
+    simulations at once. Returns the bytes per wave."""
     n = protocol.largest_grid()
     option = "--sampling" if protocol.sampling is not None else "--grid"
     if n > MAX_GRID:
         raise SimulationRunError(f"{option}: a {n} x {n} grid is over the limit of {MAX_GRID}; "
                                  "choose a coarser one")
     need = n * n * BYTES_PER_PIXEL
-    free = available_memory()
+    free = available_memory(device if backend == "torch" else "cpu")
     if backend in ("numpy", "torch", "abtem") and free is not None and need * workers > free:
         raise SimulationRunError(
             f"{option}: a {n} x {n} grid needs ~{need / 2**30:.1f} GiB per simulation x "
@@ -485,13 +491,14 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     if backend_options is None:
         backend_options = {}
     workers = _default_workers(workers, scheduler)
-    check_memory(protocol, backend, 1 if scheduler else workers)
-    out.mkdir(parents=True, exist_ok=True)
     distributed = workers > 1 or bool(scheduler)
     if backend == "numpy" and "workers" not in backend_options:
         # one FFT thread per Dask worker process; all cores in a single process
         backend_options = {"workers": 1 if distributed else -1}
-    _engine(backend, backend_options)  # fail fast on a missing extra or executable
+    _engine(backend, backend_options)  # fail fast on a missing extra, executable or device
+    check_memory(protocol, backend, 1 if scheduler else workers,
+                 str(backend_options.get("device", "cpu")))
+    out.mkdir(parents=True, exist_ok=True)
     paths = [p.resolve() for p in resolve_cifs(cifs, out / ".cifs", cod_url)]
     crystals, failures = load_crystals(paths, rule)
     if not crystals:
