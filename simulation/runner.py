@@ -495,6 +495,8 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     if backend == "numpy" and "workers" not in backend_options:
         # one FFT thread per Dask worker process; all cores in a single process
         backend_options = {"workers": 1 if distributed else -1}
+    if backend == "torch" and distributed and "workers" not in backend_options:
+        backend_options = {**backend_options, "workers": 1}  # CPU threads per Dask worker
     _engine(backend, backend_options)  # fail fast on a missing extra, executable or device
     check_memory(protocol, backend, 1 if scheduler else workers,
                  str(backend_options.get("device", "cpu")))
