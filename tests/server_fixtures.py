@@ -97,3 +97,17 @@ def queue_files(client, targets: np.ndarray, folder: Path, count: int, prefix: s
     return [client.submit(TASK, write_predictions(folder / f"{prefix}{k}.npz",
                                                   np.clip(targets + 0.01 * (k + 1), 0, 1)),
                           method=f"{prefix}-{k}", n=N, params=PARAMS)["id"] for k in range(count)]
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The scoring processes of a board server (its spawned children)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == server_pid and b"spawn_main" in cmd:
+            pids.append(int(stat.parent.name))
+    return pids

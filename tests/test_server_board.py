@@ -3,14 +3,16 @@
 survives restarts and kill -9 without losing work, and exports / imports record folders."""
 
 import json
+import os
 import signal
+import time
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from tests.server_fixtures import (N, PARAMS, TASK, Server, board_home, queue_files,  # noqa: F401
-                                   write_predictions)
+                                   worker_pids, write_predictions)
 from wemd.cli import main
 from wemd.leaderboard import Board, Client, evaluate
 from wemd.leaderboard.server import db
@@ -133,3 +135,23 @@ def test_queued_and_interrupted_work_survives_a_kill_9(board_home, tmp_path):
         srv.stop()
     assert [f["status"] for f in final] == ["done", "done", "failed"]
     assert final[0]["attempts"] == 2 and "interrupted" in final[2]["reason"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_its_server(board_home, tmp_path, sig):
+    """Only the server's own process is signalled: on SIGTERM it stops its workers; after
+    kill -9 they notice and stop themselves."""
+    srv = Server(f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "data", board_home[0],
+                 workers=2).start()
+    try:
+        pids = worker_pids(srv.proc.pid)
+        assert len(pids) == 2
+        os.kill(srv.proc.pid, sig)
+        srv.proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]
+                  for p in pids):
+            assert time.monotonic() < deadline, "a worker outlived its server"
+            time.sleep(0.2)
+    finally:
+        srv.stop(signal.SIGKILL)

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.server_fixtures import N, PARAMS, TASK, Server, board_home  # noqa: F401
+from tests.server_fixtures import N, PARAMS, TASK, Server, board_home, worker_pids  # noqa: F401
 from wemd.cli import main
 from wemd.leaderboard import Client
 from wemd.leaderboard.server.scoring import MODEL_RERUN
@@ -140,20 +140,6 @@ def test_hostile_models_fail_with_a_reason_and_the_server_stays_up(server, tmp_p
             assert ans["status"] == "failed" and why in ans["reason"], (why, ans)
         assert not [e for e in c.entries(TASK) if e["method"]["name"].startswith("bad ")]
         assert c.tasks()["tasks"]  # still serving
-
-
-def worker_pids(server_pid: int) -> list[int]:
-    """The scoring processes of a board server (its spawned children)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (stat.parent / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == server_pid and b"spawn_main" in cmd:
-            pids.append(int(stat.parent.name))
-    return pids
 
 
 def test_a_killed_worker_is_replaced_and_its_job_scored_again(server, tmp_path):

@@ -23,12 +23,12 @@ log = logging.getLogger("wemd.leaderboard.server")
 POLL_S = 0.2
 
 
-def work(cfg: Config, name: str, stop: Optional[mp.synchronize.Event] = None) -> None:
-    """Claim and score jobs until ``stop`` is set or the server that started it is gone."""
+def work(cfg: Config, name: str, stop: Optional[mp.synchronize.Event] = None,
+         parent: Optional[int] = None) -> None:
+    """Claim and score jobs until ``stop`` is set or the server process ``parent`` is gone."""
     engine = db.connect(cfg.db, create=False)
     scorer = Scorer(cfg)
-    parent = os.getppid()
-    while (stop is None or not stop.is_set()) and os.getppid() == parent:
+    while (stop is None or not stop.is_set()) and (parent is None or os.getppid() == parent):
         job = db.claim(engine, name)
         if job is None:
             time.sleep(POLL_S)
@@ -61,7 +61,8 @@ class Workers:
     def _spawn(self) -> None:
         self._serial += 1
         name = f"{os.getpid()}-{self._serial}"
-        proc = self.ctx.Process(target=work, args=(self.cfg, name, self.stop), daemon=True,
+        proc = self.ctx.Process(target=work, args=(self.cfg, name, self.stop, os.getpid()),
+                                daemon=True,
                                 name=f"wemd-worker-{name}")
         proc.start()
         self.procs[name] = proc
