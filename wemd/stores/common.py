@@ -311,10 +311,12 @@ class StoreSource(Source):
         return self._checked(i, self._raw(i))
 
     def get_many(self, idx: np.ndarray) -> Any:
-        """Contiguous positions in one read; others in one fancy read of the sorted distinct
-        positions (each chunk decoded once); every item checked."""
+        """Contiguous positions in one read; others, where chunks hold several items, in one
+        fancy read of the sorted distinct positions (each chunk decoded once; with one item a
+        chunk, reading item by item measured faster); every item checked."""
         idx = np.asarray(idx, dtype=np.int64)
-        if self.item_shape is None or len(idx) < 2:
+        if self.item_shape is None or len(idx) < 2 or (
+                self.chunk_items() == 1 and not np.all(np.diff(idx) == 1)):
             return super().get_many(idx)
         if np.all(np.diff(idx) == 1):
             order, rows = idx, self._rows(int(idx[0]), int(idx[-1]) + 1)
