@@ -324,3 +324,13 @@ def test_a_store_cannot_make_the_reader_allocate_a_huge_image(home):
     with pytest.raises(CorruptFileError, match=r"declares shape \(100000, 100000\)"):
         ds[0]
     assert ds[1].tobytes() == wemd.load("stem_full", "test")[1].tobytes()
+
+
+def test_a_missing_chunk_file_is_damage_not_zeros(home):
+    make_dataset("stem_crops", home)
+    convert("stem_crops", home / "out", "zarr", progress=False)
+    shard = next((home / "out" / "stem_crops" / "val" / "items").rglob("c/*/*/*"))
+    shard.unlink()  # a partial upload: zarr would hand back its fill value
+    ds = wemd.load("stem_crops", "val", source="zarr", url=home / "out")
+    with pytest.raises(CorruptFileError, match="differ from the digest"):
+        ds[0]
