@@ -45,8 +45,6 @@ def work(cfg: Config, name: str, stop: Optional[mp.synchronize.Event] = None,
             db.finish(engine, job["id"], entry=entry)
 
 
-
-
 class Workers:
     """N worker processes, restarted when they die, with their claimed jobs requeued."""
 
