@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from wemd.cli._args import SOURCES, add_data_options
+from wemd.cli._args import add_data_options
 
 #: Where these commands read a dataset from (a store needs --url).
-STORE_SOURCES = SOURCES + ("zarr", "hdf5")
+STORE_SOURCES = ("local", "synthetic", "zarr", "hdf5")
 
 
 def _add_input(p: argparse.ArgumentParser) -> None:
