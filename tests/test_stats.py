@@ -126,3 +126,13 @@ def test_a_scheduler_that_does_not_answer_is_named(home):
     _dataset(home)
     with pytest.raises(WEMDError, match="scheduler"):
         stats("stem_96x96", "val", scheduler="http://nowhere")
+
+
+def test_stats_of_images_of_varied_size(home):
+    import wemd
+
+    make_dataset("stem_full", home)
+    df = stats("stem_full", "test", scheduler=None)
+    ds = wemd.load("stem_full", "test")
+    assert len(df) == 3 and df["blank"].all()  # fake items are constant images
+    assert list(df["n"]) == [ds[i].size for i in range(3)]

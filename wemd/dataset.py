@@ -162,11 +162,14 @@ class WEMDDataset:
         return data_home() / ".cache" / "fingerprints" / f"{key.hexdigest()}.txt", newest
 
     def batch_size(self) -> int:
-        """Items per chunk of :meth:`to_dask`: a store's shard, else the batch a store of this
-        dataset would use (about 64 MB of items; see ``wemd.stores.common.chunking``)."""
+        """Items per chunk of :meth:`to_dask` and per task of ``wemd.stats``: a store's shard,
+        else the batch a store of this dataset would use (about 64 MB of items; see
+        ``wemd.stores.common.chunking``); 16 for images of varied size."""
         from wemd.stores.common import chunking
 
-        return int(getattr(self.source, "batch", 0) or chunking(self.spec).batch)
+        if getattr(self.source, "batch", 0):
+            return int(self.source.batch)
+        return 16 if self.spec.item_shape is None else chunking(self.spec).batch
 
     def to_dask(self, batch: Optional[int] = None) -> Any:
         """This split as a lazily read ``dask.array`` with one chunk per item batch.
