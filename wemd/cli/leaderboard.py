@@ -87,8 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = lsub.add_parser("serve", help="host a board server that scores submissions itself")
     _db_arg(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every one)")
+    p.add_argument("--port", type=int, default=8080, help="TCP port")
     p.add_argument("--workers", type=int, default=1, help="scoring processes")
     add_data_options(p, ("local", "synthetic"), "local", "; the data submissions are scored on")
     p.add_argument("--data", default=None, help="folder for uploads and caches (default: beside an "
