@@ -11,6 +11,7 @@ provenance every row states.
 from __future__ import annotations
 
 import bisect
+import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,7 +24,7 @@ from wemd.catalog import DatasetSpec
 from wemd.dataset import WEMDDataset
 from wemd.errors import CorruptFileError, DataMissingError, WEMDError, require
 from wemd.export.encoding import encoding_for
-from wemd.export.hf import export_info
+from wemd.export.hf import CARD, export_info
 from wemd.home import PathLike
 from wemd.loaders.layouts import SplitIndex, digest_is_data
 from wemd.loaders.sources import Source, WrongItemError, data_digest, item_problem
@@ -173,6 +174,8 @@ def load_hf(name: str, split: str = "train", root: Optional[PathLike] = None,
                                    f"`wemd export-hf {name} DIR --split {s}`.")
     sources: dict[str, Source] = {}
     at = Path(str(repo)) / name
+    if cache_dir is None and Path(str(repo)).expanduser().is_dir():
+        cache_dir = _folder_cache(datasets, Path(str(repo)).expanduser(), name)
     for s in wanted:
         table = datasets.load_dataset(str(repo), name, split=hf_split(s), revision=revision,
                                       cache_dir=str(cache_dir) if cache_dir else None)
@@ -183,6 +186,21 @@ def load_hf(name: str, split: str = "train", root: Optional[PathLike] = None,
         _check_provenance(sources[s], info["provenance"])
     return dataset_from_index(spec, split, Path(where), SplitIndex(sources, []),
                               info["provenance"], None, val_fold)
+
+
+def _folder_cache(datasets: Any, folder: Path, name: str) -> Path:
+    """A datasets cache of its own for one state of a local export folder.
+
+    datasets keys the cache of a local folder by the folder's name only, so a second export into
+    another folder of the same name was served the first one's rows. The key here is the folder's
+    absolute path and the path, size and mtime of every file of the export and its card.
+    """
+    key = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted([folder / CARD, *(folder / name).rglob("*")]):
+        if path.is_file():
+            stat = path.stat()
+            key.update(f"\0{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return Path(datasets.config.HF_DATASETS_CACHE) / "wemd-exports" / key.hexdigest()[:32]
 
 
 def _check_provenance(src: HFSource, card: str) -> None:

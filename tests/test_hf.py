@@ -172,3 +172,21 @@ def test_unreachable_hub_repo_is_a_clear_error(tmp_path):
         wemd.load("tem_96x96", "test", source="hf", repo=str(tmp_path / "missing" / "x"))
     with pytest.raises(WEMDError, match="HF_HUB_OFFLINE"):
         wemd.load("tem_96x96", "test", source="hf", repo="some-org/not-here")
+
+
+def test_two_exports_in_same_named_folders_never_share_a_cache(home, tmp_path, monkeypatch):
+    """datasets keys its cache of a local folder by the folder's name: without a per-export cache,
+    a second export into another folder called ``e`` was served the first one's rows."""
+    make_dataset("tem_96x96", home)
+    export_hf("tem_96x96", tmp_path / "a" / "e", progress=False)
+    first = wemd.load("tem_96x96", "test", source="hf", repo=tmp_path / "a" / "e")
+    other = tmp_path / "home2"
+    make_dataset("tem_96x96", other)
+    for array in (other / "tem_96x96").rglob("*.npy"):
+        np.save(array, (np.load(array) * 0.5).astype(np.float32))
+    monkeypatch.setenv("WEMD_HOME", str(other))
+    export_hf("tem_96x96", tmp_path / "b" / "e", progress=False)
+    second = wemd.load("tem_96x96", "test", source="hf", repo=tmp_path / "b" / "e")
+    native = wemd.load("tem_96x96", "test")
+    assert same(second[0], native[0]) and not same(second[0], first[0])
+    assert second.fingerprint() == native.fingerprint() != first.fingerprint()
