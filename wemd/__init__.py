@@ -11,7 +11,7 @@ from wemd.errors import (CorruptFileError, CountMismatchError, DataMissingError,
                          ManifestError, MissingExtraError, UnknownDatasetError, UnknownSplitError,
                          WEMDError)
 from wemd.home import data_home, dataset_dir
-from wemd.frames import catalog_frame  # pandas tables (issue 14); pandas imports on first call
+from wemd.frames import catalog_frame  # pandas imports on first call
 from wemd.item_stats import stats  # per-item statistics and quality flags
 
 __version__ = "0.1.0"
@@ -25,7 +25,7 @@ def to_hf(name: str, split: "str | None" = None, root=None, source: str = "local
 
 
 __all__ = [
-    "CATALOG", "CorruptFileError", "CountMismatchError", "DataMissingError", "DatasetSpec",
+    "CATALOG", "CorruptFileError", "catalog_frame", "stats", "CountMismatchError", "DataMissingError", "DatasetSpec",
     "LayoutError", "ManifestError", "MissingExtraError", "UnknownDatasetError", "UnknownSplitError",
     "WEMDDataset", "WEMDError", "data_home", "dataset_dir", "datasets", "load", "register_source",
     "spec", "to_hf", "__version__",
