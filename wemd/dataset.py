@@ -28,13 +28,14 @@ class WEMDDataset:
     the items stacked into one array when they share a shape, else a list.
     """
 
-    def __init__(self, spec: DatasetSpec, split: str, source: Source, root: Path,
+    def __init__(self, spec: DatasetSpec, split: str, source: Source, root: Any,
                  provenance: str = "real", manifest: Optional[Manifest] = None,
                  notes: tuple[str, ...] = (), window: Optional[str] = None):
         self.spec = spec
         self.split = split
         self.source = source
-        self.root = Path(root)
+        # a remote store's URL stays a string (a Path would fold its "//")
+        self.root: Any = root if isinstance(root, str) and "://" in root else Path(root)
         self.provenance = provenance
         self.manifest = manifest
         self.notes = tuple(notes)

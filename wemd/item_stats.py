@@ -174,8 +174,16 @@ def _distributed(ds: Any, ranges: list[tuple[int, int]], scheduler: str, workers
     Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
     if scheduler == "local":
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        try:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+        except RuntimeError as exc:  # "Nanny failed to start": a worker process died starting
+            raise WEMDError(
+                f"The local Dask cluster's {workers} worker processes did not start ({exc}). "
+                "Each worker starts by importing your script again: in a script, call "
+                "wemd.stats under `if __name__ == \"__main__\":`; or pass scheduler=None "
+                "(--scheduler none) to compute in this process.") from exc
+        with cluster, Client(cluster) as client:
             return _map(client, ds, ranges, progress)
     if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         raise WEMDError(f"scheduler {scheduler!r}: give 'local' (a LocalCluster), None (this "

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
 from wemd import catalog
-from wemd.errors import WEMDError
+from wemd.errors import CorruptFileError, DataMissingError, WEMDError
 from wemd.home import PathLike
 from wemd.loaders.sources import ArraySource, Source, WrongItemError
+from wemd.stores.convert import FORMATS
 from wemd.files import sha256_file
 
 
@@ -34,6 +35,8 @@ class Report:
     checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    fingerprints: dict[str, str] = field(default_factory=dict)  # stores: recomputed per split
+    store: Optional[str] = None  # the zarr/HDF5 store read, when one was
 
     @property
     def ok(self) -> bool:
@@ -43,6 +46,9 @@ class Report:
         spec = catalog.get(self.dataset)
         if self.folder is None:  # nothing was read: the problem below says where and how
             lines = [f"wemd verify {self.dataset}  (no data read)"]
+        elif self.store is not None:
+            lines = [f"wemd verify {self.dataset}  ({self.provenance} data in the {self.store} "
+                     f"store {self.folder})"]
         else:
             lines = [f"wemd verify {self.dataset}  ({self.provenance} data at {self.folder})"]
         for split, n in self.counts.items():
@@ -52,6 +58,7 @@ class Report:
             lines.append(f"  {split:<10} {n:>8} items   ({want})")
         if self.folder is not None:
             lines.append(f"  checked {self.checked} items")
+        lines += [f"  fingerprint {split}: {fp}" for split, fp in self.fingerprints.items()]
         lines += [f"  note: {n}" for n in self.notes]
         if self.ok:
             lines.append("OK: no problems found")
@@ -62,12 +69,18 @@ class Report:
 
 
 def verify(name: str, split: Optional[str] = None, root: Optional[PathLike] = None,
-           progress: bool = True, hashes: bool = True) -> Report:
-    """Check counts, readability, shapes, dtypes, finiteness and (if listed) sha256 hashes."""
+           progress: bool = True, hashes: bool = True, *, source: str = "local",
+           url: Optional[PathLike] = None) -> Report:
+    """Check counts, readability, shapes, dtypes, finiteness and (if listed) sha256 hashes.
+
+    ``source="zarr"``/``"hdf5"`` with ``url``: check a store instead (see :func:`verify_store`).
+    """
     from tqdm.auto import tqdm
 
     from wemd.api import open_folder
 
+    if source in FORMATS:  # a zarr or HDF5 store
+        return verify_store(name, source, url, split, progress)
     spec = catalog.get(name, root)
     report = Report(name)
     try:
@@ -163,3 +176,85 @@ def _check_hashes(folder: Path, files: list[Path], known: dict[str, dict], repor
                                                 f"{entry['size']} (truncated?)"))
         elif sha256_file(Path(path)) != entry["sha256"]:
             report.problems.append(Problem(rel, "sha256 differs from the manifest"))
+
+
+def verify_store(name: str, kind: str, url: Optional[PathLike], split: Optional[str] = None,
+                 progress: bool = True) -> Report:
+    """Check a zarr or HDF5 store of ``name`` split by split: its attributes and item index
+    (as every load does), each split's count against the manifest (else the catalog), every
+    item's bytes against its digest and its values for NaN/inf, and the fingerprint recomputed
+    from the checked digests against the one the store claims (the native copy's)."""
+    from tqdm.auto import tqdm
+
+    from wemd.api import load
+
+    spec = catalog.get(name)
+    report = Report(name, store=kind)
+    splits = [catalog.canonical_split(spec, split)] if split else list(spec.splits)
+    absent = []
+    for s in splits:
+        try:
+            ds = load(name, s, source=kind, url=url)
+        except DataMissingError as exc:
+            if split:
+                report.problems.append(Problem(f"split {s}", str(exc)))
+            absent.append(s)
+            continue
+        except WEMDError as exc:  # unreadable store or index, another dataset, unfinished
+            report.problems.append(Problem(f"split {s}" if report.folder else name, str(exc)))
+            if report.folder is None and not isinstance(exc, CorruptFileError):
+                return report  # the store itself is not there or not this dataset's
+            continue
+        src = ds.source
+        report.folder, report.provenance = src.where, ds.provenance
+        report.counts[s] = len(ds)
+        report.expected[s] = ((ds.manifest.splits or {}) if ds.manifest else {}).get(
+            s, spec.splits.get(s, 0))
+        if len(ds) != report.expected[s]:
+            report.problems.append(Problem(f"split {s}", f"{len(ds)} items, expected "
+                                                         f"{report.expected[s]}"))
+        digests = []
+        bar = tqdm(total=len(ds), desc=f"verify {name}/{s}", disable=not progress, unit="item")
+        for a in range(0, len(ds), ds.batch_size()):
+            b = min(a + ds.batch_size(), len(ds))
+            digests += _check_store_items(src, a, b, report)
+            report.checked += b - a
+            bar.update(b - a)
+        bar.close()
+        if None in digests:
+            continue  # damaged items: no fingerprint to compare
+        fp = ds.fingerprint(digests=digests)
+        report.fingerprints[s] = fp
+        if fp != src.claimed_fingerprint:
+            report.problems.append(Problem(f"split {s}", f"fingerprint {fp} differs from the "
+                                           f"store's {src.claimed_fingerprint}"))
+    if absent and not split:
+        report.notes.append(f"the store holds no split {', '.join(absent)} (a partial "
+                            "conversion, `wemd convert --split`)")
+    if not report.counts and not report.problems:
+        report.problems.append(Problem(name, f"the {kind} store at {url} holds no split"))
+    return report
+
+
+def _check_store_items(src: Any, a: int, b: int, report: Report) -> list[Optional[str]]:
+    """Items [a, b) of a store split: one batch read (every item checked against its digest),
+    item by item where the batch fails, so each damaged item is named; their digests (None for
+    a damaged one)."""
+    try:
+        items = [src.get_many(np.arange(a, b))] if src.item_shape else None
+    except WEMDError:
+        items = None
+    digests: list[Optional[str]] = []
+    for i in range(a, b):
+        try:
+            item, digest = (items[0][i - a], src.checked_digest(i)) if items else \
+                src.get_with_digest(i)
+        except WEMDError as exc:
+            report.problems.append(Problem(src.item_id(i), str(exc)))
+            digests.append(None)
+            continue
+        bad = int(np.size(item) - np.count_nonzero(np.isfinite(item)))
+        if bad:
+            report.problems.append(Problem(src.item_id(i), f"{bad} non-finite values"))
+        digests.append(digest)
+    return digests

@@ -6,18 +6,23 @@ import argparse
 
 from wemd.cli._args import add_data_options
 
+#: The store formats (``wemd.stores.convert.FORMATS``, named here so the CLI imports nothing).
+STORE_KINDS = ("zarr", "hdf5")
 #: Where these commands read a dataset from (a store needs --url).
-STORE_SOURCES = ("local", "synthetic", "zarr", "hdf5")
+STORE_SOURCES = ("local", "synthetic") + STORE_KINDS
 
 
-def _add_input(p: argparse.ArgumentParser) -> None:
-    add_data_options(p, STORE_SOURCES)
+def add_store_input(p: argparse.ArgumentParser,
+                    sources: tuple[str, ...] = STORE_SOURCES) -> None:
+    """``--source`` (with the stores) and ``--root`` as every data command, and ``--url``."""
+    add_data_options(p, sources)
     p.add_argument("--url", default=None, help="with --source zarr: the store folder or URL; "
-                   "with --source hdf5: the .h5 file")
+                   "with --source hdf5: the .h5 file (or the folder holding NAME.h5)")
 
 
-def _load_kwargs(args: argparse.Namespace) -> dict:
-    if args.source in ("zarr", "hdf5"):
+def store_kwargs(args: argparse.Namespace) -> dict:
+    """``url=`` for a store source; ``--url`` with another source is refused."""
+    if args.source in STORE_KINDS:
         return {"url": args.url}
     if args.url is not None:
         from wemd.errors import WEMDError
@@ -39,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codec", default=None, help="zarr: zstd, blosc-zstd, gzip, none (default "
                    "zstd); HDF5: gzip, lzf, none (default gzip)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store of NAME")
-    _add_input(p)
+    add_store_input(p)
     p.set_defaults(func=_convert)
 
     p = sub.add_parser("stats", help="per-item mean/std/min/max and quality flags (blank, "
@@ -50,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "process) or a dask.distributed address such as tcp://HOST:8786")
     p.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
     p.add_argument("--out", default=None, help="Parquet file for the per-item table")
-    _add_input(p)
+    add_store_input(p)
     p.set_defaults(func=_stats)
 
 
@@ -59,7 +64,7 @@ def _convert(args: argparse.Namespace) -> int:
 
     path = convert(args.name, args.out, args.to, split=args.split, codec=args.codec,
                    root=args.root, source=args.source, overwrite=args.overwrite,
-                   **_load_kwargs(args))
+                   **store_kwargs(args))
     print(f"wrote {path}")
     return 0
 
@@ -69,7 +74,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     scheduler = None if args.scheduler == "none" else args.scheduler
     df = stats(args.name, args.split, root=args.root, source=args.source, scheduler=scheduler,
-               workers=args.workers, progress=True, **_load_kwargs(args))
+               workers=args.workers, progress=True, **store_kwargs(args))
     if args.out:
         write_parquet(df, args.out)
         print(f"wrote {args.out} ({len(df)} items)")

@@ -232,6 +232,7 @@ class StoreSource(Source):
         self.batch = batch  # items per dask chunk
         self.digest_is_data = digest_is_data(spec)
         self._block: Optional[tuple[int, np.ndarray]] = None
+        self.claimed_fingerprint = ""  # the store's; set by check_fingerprint
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -337,8 +338,12 @@ class StoreSource(Source):
         return self.get_with_digest(i)[1]
 
     def get_with_digest(self, i: int) -> tuple[Any, str]:
-        item = self.get(i)  # checked against data_sha256
-        return item, self.index.data_sha256[i] if self.digest_is_data else self.index.sha256[i]
+        return self.get(i), self.checked_digest(i)  # get: checked against data_sha256
+
+    def checked_digest(self, i: int) -> str:
+        """Item ``i``'s native digest, for a caller that has just read it (checked) through
+        ``get`` or ``get_many``: its data digest for array rows, else the stored file digest."""
+        return self.index.data_sha256[i] if self.digest_is_data else self.index.sha256[i]
 
 
 def check_fingerprint(spec: DatasetSpec, split: str, src: StoreSource, attrs: dict) -> None:
@@ -364,6 +369,7 @@ def check_fingerprint(spec: DatasetSpec, split: str, src: StoreSource, attrs: di
     if claimed["count"] != len(src) or ds.fingerprint(digests=src.index.sha256) != claimed["fingerprint"]:
         raise CorruptFileError(src.where, f"split {split}: its items do not give the count and "
                                f"fingerprint the store claims; convert {spec.name} again")
+    src.claimed_fingerprint = claimed["fingerprint"]
 
 
 def manifest_of(attrs: dict) -> Any:

@@ -24,11 +24,14 @@ def convert(name: str, out: PathLike, to: str = "zarr", *, split: Optional[str] 
     ``overwrite``. Items are read once through the native loader (``source``, ``root``).
     """
     import wemd
-    from wemd.stores.hdf5_store import write_hdf5
-    from wemd.stores.zarr_store import write_zarr
+    from wemd.stores import hdf5_store, zarr_store
 
     if to not in FORMATS:
         raise StoreError(f"unknown store format {to!r}; choose one of {', '.join(FORMATS)}")
+    codecs = zarr_store.CODECS if to == "zarr" else hdf5_store.CODECS
+    codec = codec or DEFAULT_CODEC[to]
+    if codec not in codecs:  # before anything is read
+        raise StoreError(f"unknown {to} codec {codec!r}; choose one of {', '.join(codecs)}")
     spec = catalog.get(name)
     if spec.dtype == "str":
         raise StoreError(f"{name} holds text (CIFs), not arrays: it has no {to} store; read it "
@@ -48,5 +51,5 @@ def convert(name: str, out: PathLike, to: str = "zarr", *, split: Optional[str] 
     if not ds_by_split:
         raise DataMissingError(name, Path(str(root or "")), "No split of it is on disk; see "
                                f"`wemd path {name}`.")
-    write = write_zarr if to == "zarr" else write_hdf5
-    return write(ds_by_split, out, codec or DEFAULT_CODEC[to], progress)
+    write = zarr_store.write_zarr if to == "zarr" else hdf5_store.write_hdf5
+    return write(ds_by_split, out, codec, progress)

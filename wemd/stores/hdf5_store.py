@@ -123,7 +123,8 @@ def open_h5(path: Path) -> Any:
 
 def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
               val_fold: Optional[int] = None, url: Optional[PathLike] = None) -> Any:
-    """``wemd.load(name, split, source="hdf5", url="OUT/NAME.h5")``: one split of an HDF5 store."""
+    """``wemd.load(name, split, source="hdf5", url="OUT/NAME.h5")``: one split of an HDF5 store
+    (``url="OUT"``, the folder convert wrote into, means ``OUT/NAME.h5``)."""
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
     from wemd.stores.common import wanted_splits
@@ -133,10 +134,12 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
     if url is None:
         raise StoreError(f"source='hdf5' needs url= (the file written by `wemd convert {name} OUT "
                          f"--to hdf5`, OUT/{name}.h5).")
-    path = Path(str(url).removeprefix("file://")).expanduser()
     if "://" in str(url).removeprefix("file://"):
         raise StoreError(f"source='hdf5' reads a local file, not {url}: copy the file here, or "
                          "use a zarr store (source='zarr') for object storage and HTTP.")
+    path = Path(str(url).removeprefix("file://")).expanduser().absolute()
+    if path.is_dir():  # the folder `wemd convert NAME OUT --to hdf5` wrote into
+        path = path / f"{name}.h5"
     if not path.is_file():
         raise StoreError(f"No HDF5 store at {path}: write it with `wemd convert {name} "
                          f"{path.parent} --to hdf5`.")

@@ -143,6 +143,15 @@ def _is_url(url: str) -> bool:
     return "://" in url and not url.startswith("file://")
 
 
+def absolute_url(url: PathLike) -> str:
+    """``url`` without a trailing slash, a local path made absolute (a Dask worker started in
+    another folder reads the same store)."""
+    url = str(url).rstrip("/")
+    if _is_url(url):
+        return url
+    return str(Path(url.removeprefix("file://")).expanduser().absolute())
+
+
 def open_store(url: PathLike, timeout: float = DEFAULT_TIMEOUT) -> Any:
     """A read-only zarr store for a local folder, ``file://`` or any fsspec URL."""
     from zarr.storage import FsspecStore, LocalStore
@@ -217,13 +226,17 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
     if url is None:
         raise StoreError(f"source='zarr' needs url= (a folder or URL written by `wemd convert "
                          f"{name} OUT --to zarr`).")
-    url = str(url).rstrip("/")
+    url = absolute_url(url)
     where = f"{url}/{name}"
     store = open_store(url, timeout)
     try:
         group = zarr.open_group(store=store, mode="r", path=name)
         attrs = group.attrs.asdict().get("wemd")
-    except Exception as exc:  # a missing group, a refused connection, a timeout, bad JSON
+    except zarr.errors.GroupNotFoundError as exc:
+        raise StoreError(f"{url} holds no store of {name} (no group {name}/ there): write one "
+                         f"with `wemd convert {name} OUT --to zarr` and pass url= the store "
+                         f"folder OUT (the one holding OUT/{name}/, not that group).") from exc
+    except Exception as exc:  # a refused connection, a timeout, bad JSON
         raise StoreError(f"Cannot read the zarr store {where} ({type(exc).__name__}: "
                          f"{exc or 'no answer'}): check the URL and that the server answers, or "
                          f"write the store with `wemd convert {name} OUT --to zarr`.") from exc
@@ -236,7 +249,8 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
         src.index = src.read_index()
         check_fingerprint(spec, s, src, attrs)
         sources[s] = src
-    return dataset_from_index(spec, split, Path(where), SplitIndex(sources, []),
+    return dataset_from_index(spec, split, where if _is_url(where) else Path(where),
+                              SplitIndex(sources, []),
                               attrs["provenance"], manifest_of(attrs), val_fold)
 
 

@@ -1,0 +1,127 @@
+"""wemd verify on zarr and HDF5 stores (counts, every item's digest, the fingerprint recomputed),
+and the messages a user meets when pointing wemd at a store the wrong way."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import wemd
+from tests.fakedata import make_dataset
+from wemd.stores.common import StoreError
+from wemd.stores.convert import convert
+from wemd.verify import verify
+
+FORMATS = ["zarr", "hdf5"]
+
+
+def url_of(home, name, to):
+    return str(home / "out") if to == "zarr" else str(home / "out" / f"{name}.h5")
+
+
+@pytest.mark.parametrize("to", FORMATS)
+def test_a_clean_store_verifies_with_the_native_fingerprints(home, to):
+    make_dataset("stem_crops", home)
+    convert("stem_crops", home / "out", to, progress=False)
+    report = verify("stem_crops", source=to, url=url_of(home, "stem_crops", to), progress=False)
+    assert report.ok, str(report)
+    assert report.counts == {"train": 4, "val": 2, "test": 3} and report.checked == 9
+    for split, fp in report.fingerprints.items():
+        assert fp == wemd.load("stem_crops", split).fingerprint()
+    assert f"{to} store" in str(report) and "OK: no problems found" in str(report)
+
+
+def tamper_zarr(home, name, split):
+    """Overwrite a few bytes inside the data of the first shard of an uncompressed store."""
+    shard = sorted((home / "out" / name / split / "items").rglob("c/*/*/*/*"))[0]
+    raw = bytearray(shard.read_bytes())
+    raw[1000:1010] = b"\x7f" * 10
+    shard.write_bytes(bytes(raw))
+
+
+def tamper_hdf5(path, split):
+    """Overwrite a few bytes inside the first chunk of a split's items, where HDF5 put it."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        offset = f[f"{split}/items"].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset + 1000)
+        fh.write(b"\x7f" * 10)
+
+
+@pytest.mark.parametrize("to", FORMATS)
+def test_a_tampered_chunk_fails_verify_naming_its_items(home, to):
+    make_dataset("stem_96x96", home, {"train": 4, "val": 2, "test": 40})
+    convert("stem_96x96", home / "out", to, codec="none", progress=False)
+    url = url_of(home, "stem_96x96", to)
+    if to == "zarr":
+        tamper_zarr(home, "stem_96x96", "test")
+    else:
+        tamper_hdf5(url, "test")
+    report = verify("stem_96x96", source=to, url=url, progress=False)
+    text = str(report)
+    assert not report.ok and report.checked == 46
+    assert [p.where for p in report.problems] == ["stem_96x96.npy[6]"]  # item 0 of test
+    assert "differ from the digest" in text and "FAILED: 1 problem(s)" in text
+    assert "test" not in report.fingerprints and set(report.fingerprints) == {"train", "val"}
+
+
+def test_an_edited_index_and_a_missing_split_are_reported(home):
+    import zarr
+
+    make_dataset("stem_crops", home)
+    convert("stem_crops", home / "out", "zarr", split="val", progress=False)
+    arr = zarr.open_array(home / "out" / "stem_crops" / "val" / "index", mode="r+")
+    raw = bytearray(bytes(arr[:]))
+    raw[raw.index(b'"sha256":["') + 11] ^= 1  # one hex digit of item 0's file digest
+    arr[:] = np.frombuffer(bytes(raw), np.uint8)
+    report = verify("stem_crops", source="zarr", url=home / "out", progress=False)
+    assert not report.ok and "fingerprint the store claims" in str(report)
+    assert "no split train, test" in str(report)
+    report = verify("stem_crops", "test", source="zarr", url=home / "out", progress=False)
+    assert not report.ok and "holds splits val, not 'test'" in str(report)
+
+
+def test_verify_names_a_store_that_is_not_there(home):
+    report = verify("stem_crops", source="hdf5", url=home / "nowhere.h5", progress=False)
+    assert not report.ok and "No HDF5 store" in str(report) and "no data read" in str(report)
+
+
+def test_store_urls_the_way_users_write_them(home, monkeypatch):
+    make_dataset("tem_96x96", home)
+    convert("tem_96x96", home / "out", "zarr", progress=False)
+    convert("tem_96x96", home / "out", "hdf5", progress=False)
+    monkeypatch.chdir(home)
+    ds = wemd.load("tem_96x96", "test", source="zarr", url="out")  # relative: made absolute,
+    assert ds.source.url == str(home / "out")  # so a Dask worker elsewhere reads the same store
+    h5 = wemd.load("tem_96x96", "test", source="hdf5", url="out")  # the folder convert wrote
+    assert h5.source.path == home / "out" / "tem_96x96.h5"
+    with pytest.raises(StoreError, match=r"the store folder OUT \(the one holding OUT/tem_96x96/, not that group\)"):
+        wemd.load("tem_96x96", "test", source="zarr", url="out/tem_96x96")
+    with pytest.raises(StoreError, match="unknown zarr codec 'lz4'"):  # before 'exists'
+        convert("tem_96x96", home / "out", "zarr", codec="lz4", progress=False)
+
+
+def test_a_remote_store_keeps_its_url_as_root():
+    from wemd.dataset import WEMDDataset
+
+    ds = WEMDDataset(wemd.catalog.get("stem_crops"), "test", None, "http://127.0.0.1:9/wemd")
+    assert ds.root == "http://127.0.0.1:9/wemd"
+
+
+@pytest.mark.slow
+def test_stats_in_a_script_without_a_main_guard_says_so(home, tmp_path):
+    make_dataset("stem_96x96", home)
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent("""
+        import wemd
+        wemd.stats("stem_96x96", "test")
+    """))
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=180, env={**os.environ, "WEMD_HOME": str(home)})
+    assert run.returncode != 0
+    assert 'if __name__ == "__main__":' in run.stderr and "scheduler=None" in run.stderr
