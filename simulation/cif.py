@@ -28,10 +28,11 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
+from wemd.catalog import journal_split
 from wemd.errors import WEMDError
 from wemd.files import UnsafeNameError, safe_filename, safe_join
+from wemd.journals import journal_of
 from wemd.simulation.physics import kirkland_table
-from wemd.simulation.splits import wemd_journal_split
 
 #: The COD's address for one CIF is ``{base}{id}.cif``.
 COD_BASE_URL = "https://www.crystallography.net/cod/"
@@ -63,9 +64,6 @@ DENSITY_MISMATCH = 0.10
 #: the emptiest, 0.41-0.53. A samarium entry whose cell gives 1.7 g/cm^3 instead of 7.5 fills
 #: 0.22. Not applied with non-metals, whose open frameworks fill as little as 0.15.
 METAL_MIN_PACKING = 0.3
-#: Tags naming the journal, in order of preference (COD uses the first; others the citation loop).
-JOURNAL_TAGS = ("_journal_name_full", "_citation_journal_full", "_journal_name_abbrev",
-                "_citation_journal_abbrev")
 #: The six CIF tags of a unit cell (Angstrom, degrees); gemmi needs all six.
 CELL_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c",
              "_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma")
@@ -126,16 +124,16 @@ def printable_name(path: Union[str, os.PathLike]) -> str:
 
 
 def read_cif(path: Union[str, os.PathLike],
-             split_of: Callable[[Optional[str]], str] = wemd_journal_split) -> Crystal:
+             split_of: Callable[[Optional[str]], str] = journal_split) -> Crystal:
     """Read one CIF into a P1 :class:`Crystal`, or raise :class:`CIFError` with the reason.
 
     Rejects structures containing hydrogen or deuterium (as the original study did), elements
     without Kirkland parameters, CIFs with no sites, what :func:`screen` refuses, and names
     (file name; ``_cod_database_code``, else the file name, which names the outputs) that are
-    not safe file names, and what :func:`plausibility` finds implausible. The journal is the
-    first of :data:`JOURNAL_TAGS` present (whitespace-normalised: multi-line text fields become
-    one line); ``split_of`` maps it to a partition (default: the WEMD journal table, any
-    spelling, :func:`~wemd.simulation.splits.wemd_journal_split`).
+    not safe file names, and what :func:`plausibility` finds implausible. The journal is
+    :func:`wemd.journals.journal_of` (COD, ICSD and citation-loop tags; multi-line text fields
+    made one line, control characters dropped); ``split_of`` maps it to a partition (default:
+    the WEMD journal table, any spelling, :func:`wemd.catalog.journal_split`).
     """
     import gemmi
 
@@ -157,8 +155,7 @@ def read_cif(path: Union[str, os.PathLike],
         raw = block.find_value(tag)
         return gemmi.cif.as_string(raw) if raw not in (None, "?", ".") else None
 
-    journal = next((j for j in map(value, JOURNAL_TAGS) if j and j.strip()), None)
-    journal = " ".join(journal.split()) if journal is not None else None  # no newlines kept
+    journal = journal_of(block)
     cod_id = value("_cod_database_code")
     name = cod_id or path.stem
     try:

@@ -2,10 +2,8 @@
 
 WEMD partitioned its CIFs by journal (:data:`wemd.catalog.JOURNAL_SPLITS`). CIFs from other
 collections name other journals, and name the same journal in many spellings, so journal names
-are compared by :func:`journal_key`: case, punctuation and whitespace dropped, a subtitle after a
-colon dropped, filler words (of, the, and, section, part) dropped and every word reduced to its
-ISO 4 abbreviation, so "Acta Cryst. B", "ACTA CRYSTALLOGRAPHICA, Section B" and "Acta
-Crystallographica Section B: Structural Science" are one journal.
+are compared by :func:`wemd.journals.journal_key` ("Acta Cryst. B" and "Acta Crystallographica
+Section B" are one journal), the same rule the catalog's :func:`~wemd.catalog.journal_split` uses.
 
 Three rules (:class:`SplitRule`):
 
@@ -25,70 +23,24 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from wemd.catalog import JOURNAL_SPLITS, SPLIT_ORDER, get as catalog_get
+from wemd.catalog import JOURNAL_TABLE, SPLIT_ORDER, get as catalog_get
 from wemd.errors import WEMDError
+from wemd.journals import journal_key
 
 SPLIT_RULES = ("journal", "structure")
 UNASSIGNED = "unassigned"
 #: A split map is a small JSON object; larger files are refused unread.
 MAX_MAP_BYTES = 1_000_000
 MAX_MAP_ENTRIES = 20_000
-MAX_JOURNAL_CHARS = 500
 MAP_HINT = 'a JSON object such as {"Acta Cryst. B": "train", "J. Solid State Chem.": "test"}'
-
-#: Words journal titles use, with their ISO 4 (List of Title Word Abbreviations) forms; an
-#: abbreviation maps to itself. Words not listed are compared as written.
-ISO4 = {
-    "journal": "j", "american": "am", "chemical": "chem", "chemistry": "chem", "chemie": "chem",
-    "society": "soc", "inorganic": "inorg", "organic": "org", "physics": "phys",
-    "physical": "phys", "materials": "mater", "material": "mater", "minerals": "miner",
-    "mineralogist": "mineral", "mineralogy": "mineral", "mineralogical": "mineral",
-    "crystallographica": "cryst", "crystallography": "cryst", "crystallographic": "cryst",
-    "crystal": "cryst", "crystals": "cryst", "zeitschrift": "z", "kristallographie": "kristallogr",
-    "structural": "struct", "structure": "struct", "communications": "commun",
-    "communication": "commun", "letters": "lett", "review": "rev", "reviews": "rev",
-    "european": "eur", "international": "int", "applied": "appl", "science": "sci",
-    "sciences": "sci", "research": "res", "compounds": "compd", "transactions": "trans",
-    "angewandte": "angew", "anorganische": "anorg", "allgemeine": "allg", "canadian": "can",
-    "magazine": "mag", "advanced": "adv", "royal": "r", "engineering": "eng",
-    "condensed": "condens", "nature": "nat", "bulletin": "bull", "proceedings": "proc",
-    "national": "natl", "academy": "acad", "academie": "acad", "comptes": "c", "rendus": "r",
-    "solid": "solid", "state": "state", "alloys": "alloys", "dalton": "dalton",
-    "crystengcomm": "crystengcomm", "growth": "growth", "design": "des", "new": "new",
-    "acta": "acta", "chimica": "chim", "geochimica": "geochim", "cosmochimica": "cosmochim",
-    "petrology": "petrol", "japan": "jpn",
-    "japanese": "jpn", "british": "br", "french": "fr", "german": "ger", "polyhedron": "polyhedron",
-}
-#: Words that carry no identity in a journal title.
-FILLER = {"of", "the", "and", "section", "part", "fur", "für", "de", "la", "le", "des", "et"}
 
 
 class SplitRuleError(WEMDError, ValueError):
     """A split rule or split map that cannot be used."""
-
-
-def journal_key(journal: Optional[str]) -> str:
-    """A journal name reduced to what identifies it (see the module docstring); '' for none."""
-    if not journal:
-        return ""
-    text = journal[:MAX_JOURNAL_CHARS].lower().replace("&", " and ")
-    text = text.split(":", 1)[0]  # "Acta Cryst. B: Structural Science" -> the journal
-    words = re.sub(r"[^\w]+", " ", text).split()
-    return " ".join(ISO4.get(w, w) for w in words if w not in FILLER)
-
-
-#: The WEMD journal table keyed by :func:`journal_key`.
-WEMD_TABLE = {journal_key(j): s for j, s in JOURNAL_SPLITS.items()}
-
-
-def wemd_journal_split(journal: Optional[str]) -> str:
-    """WEMD's split for a journal in any spelling; 'unassigned' for journals outside the table."""
-    return WEMD_TABLE.get(journal_key(journal), UNASSIGNED)
 
 
 def structure_fraction(digest: str) -> float:
@@ -101,7 +53,7 @@ class SplitRule:
     """How CIFs are assigned to splits; call it with a :class:`~wemd.simulation.cif.Crystal`."""
 
     by: str = "journal"
-    journal_map: Optional[dict[str, str]] = None  # journal_key -> split; None: WEMD's table
+    journal_map: Optional[dict[str, str]] = None  # journal_key -> split; None: WEMD's
     map_source: Optional[str] = None  # the map file's name and sha256, for the record
     fractions: dict[str, float] = field(default_factory=dict)  # structure rule only
 
@@ -120,7 +72,7 @@ class SplitRule:
                 if u < acc:
                     return split
             return list(self.fractions)[-1]
-        table = WEMD_TABLE if self.journal_map is None else self.journal_map
+        table = JOURNAL_TABLE if self.journal_map is None else self.journal_map
         return table.get(journal_key(crystal.journal), UNASSIGNED)
 
     def describe(self) -> str:
@@ -137,8 +89,8 @@ class SplitRule:
         record: dict[str, Any] = {"by": self.by, "published_partition": self.published,
                                   "description": self.describe()}
         if self.by == "journal":
-            record["journal_key"] = "wemd.simulation.splits.journal_key"
-            record["map"] = dict(sorted((self.journal_map or WEMD_TABLE).items()))
+            record["journal_key"] = "wemd.journals.journal_key"
+            record["map"] = dict(sorted((self.journal_map or JOURNAL_TABLE).items()))
             if self.map_source:
                 record["map_source"] = self.map_source
         else:

@@ -8,12 +8,14 @@ import sys
 
 import pytest
 
+from wemd.catalog import journal_split
 from wemd.errors import WEMDError
+from wemd.journals import journal_key
 from wemd.simulation.cif import read_cif
 from wemd.simulation.examples import EXAMPLES, cif_text, write_example_cifs
 from wemd.simulation.protocol import QUICK_OVERRIDES
 from wemd.simulation.runner import SimulationRunError, load_crystals, simulate_dataset
-from wemd.simulation.splits import SplitRuleError, journal_key, make_split_rule, wemd_journal_split
+from wemd.simulation.splits import SplitRuleError, make_split_rule
 
 VARIANT = "wavefunctions_restricted"  # train, val and test
 QUICK = {**QUICK_OVERRIDES, "depth_nm": (0.3, 0.4)}
@@ -61,9 +63,9 @@ def test_similar_journals_stay_apart():
     assert journal_key("Physics and Chemistry of Minerals") != journal_key(
         "Physics and Chemistry of Materials")
     assert journal_key("Acta Cryst. B") != journal_key("Acta Cryst. C")
-    assert wemd_journal_split("Chem. Mater.") == "test"
-    assert wemd_journal_split("Phys. Chem. Miner.") == "val"
-    assert wemd_journal_split("Acta Cryst. B") == "unassigned"
+    assert journal_split("Chem. Mater.") == "test"
+    assert journal_split("Phys. Chem. Miner.") == "val"
+    assert journal_split("Acta Cryst. B") == "unassigned"
 
 
 def test_citation_journal_is_read_when_the_journal_tag_is_missing(tmp_path):

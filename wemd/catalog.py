@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from wemd.errors import UnknownDatasetError, UnknownSplitError, close_matches
+from wemd.journals import journal_key
 
 #: Bumped whenever any split membership below changes; part of every fingerprint.
 CATALOG_VERSION = "1"
@@ -46,7 +47,8 @@ LANDING_PAGE = (
 )
 LICENSE = "cc-by-4.0"
 
-#: CIF partition by journal (thesis ch. 2 and 7). Keys are matched case-insensitively.
+#: CIF partition by journal (thesis ch. 2 and 7). Matched in any spelling ("Inorg. Chem." is
+#: "Inorganic Chemistry") through :data:`JOURNAL_TABLE`.
 JOURNAL_SPLITS = {
     "new journal of chemistry": "train",
     "american mineralogist": "train",
@@ -304,9 +306,12 @@ def canonical_split(spec: DatasetSpec, split: str, extra: tuple[str, ...] = ()) 
     return name
 
 
+#: :data:`JOURNAL_SPLITS` keyed by :func:`wemd.journals.journal_key`, the one rule for journal
+#: names (``wemd simulate`` uses this table too).
+JOURNAL_TABLE = {journal_key(j): s for j, s in JOURNAL_SPLITS.items()}
+
+
 def journal_split(journal: Optional[str]) -> str:
-    """The partition of a CIF by its journal name; 'unassigned' for other journals."""
-    if not journal:
-        return "unassigned"
-    key = " ".join(journal.replace(".", " ").split()).lower()
-    return JOURNAL_SPLITS.get(key, "unassigned")
+    """The partition of a CIF by its journal name in any spelling ("Inorg. Chem.", "Inorganic
+    Chemistry"); 'unassigned' for other journals and for none."""
+    return JOURNAL_TABLE.get(journal_key(journal), "unassigned")
