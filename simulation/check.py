@@ -65,7 +65,10 @@ class CheckReport:
             lost = [r["intensity_lost"] for r in self.rows]
             intensity = [r["intensity"] for r in self.rows]
             lines.append(f"exit intensity {min(intensity):.4f} to {max(intensity):.4f} of the "
-                         f"incident beam; lost {min(lost):+.4f} to {max(lost):+.4f}")
+                         f"incident beam; lost {_signed(min(lost))} to {_signed(max(lost))}")
+        lines.append("columns: I_exit exit intensity before normalisation (1 = incident beam); "
+                     "lost = 1 - I_exit; band: removed at the band limit; t_gain: change from "
+                     "the band-limited transmission function; max|t|: largest |transmission|")
         header = (f"{'wave':<28} {'cif':<14} {'formula':<16} {'Zmax':>4} {'t/nm':>6} {'kV':>4} "
                   f"{'I_exit':>7} {'lost':>7} {'band':>7} {'t_gain':>7} {'max|t|':>6}")
         lines += [f"worst {min(self.worst, len(self.rows))} (largest |1 - exit intensity|):",
@@ -74,8 +77,8 @@ class CheckReport:
             lines.append(f"{r['wave'][:28]:<28} {str(r['cif'])[:14]:<14} "
                          f"{str(r['formula'])[:16]:<16} {r['max_z']:>4} "
                          f"{r['thickness_nm']:>6.1f} {r['voltage_kv']:>4.0f} "
-                         f"{r['intensity']:>7.4f} {r['intensity_lost']:>+7.4f} "
-                         f"{r['band_limit_loss']:>7.4f} {r['transmission_change']:>+7.4f} "
+                         f"{r['intensity']:>7.4f} {_signed(r['intensity_lost']):>7} "
+                         f"{_signed(r['band_limit_loss']).lstrip('+'):>7} {_signed(r['transmission_change']):>7} "
                          f"{r['max_transmission']:>6.3f}")
         if self.reruns:
             lines.append("measured against a finer grid (relative L2 of the stored, normalised "
@@ -91,6 +94,12 @@ class CheckReport:
         if self.figure is not None:
             lines.append(f"figure: {self.figure}")
         return "\n".join(lines)
+
+
+def _signed(x: float) -> str:
+    """``x`` with its sign to 4 decimals; values that round to zero print as +0.0000."""
+    text = f"{x:+.4f}"
+    return "+0.0000" if text == "-0.0000" else text
 
 
 def _meta_files(out: Path) -> list[Path]:
@@ -230,8 +239,10 @@ def _rerun_one(meta_path: Path, cifs: Path, factor: int) -> dict[str, Any]:
 
 
 def draw(rows: list[dict[str, Any]], path: Path) -> Path:
-    """Exit intensity and intensity lost against the heaviest atomic number and the thickness
-    (PNG, units on every axis, colour bars), written atomically."""
+    """Intensity lost (1 - exit intensity) against the heaviest atomic number and against the
+    thickness, coloured by the other (PNG, units on every axis, colour bars), written
+    atomically. The loss axis is symmetric-logarithmic: losses of 1e-5 and of 0.3, and gains
+    (negative), all stay readable."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -239,26 +250,28 @@ def draw(rows: list[dict[str, Any]], path: Path) -> Path:
 
     z = np.array([r["max_z"] for r in rows])
     t = np.array([r["thickness_nm"] for r in rows])
-    intensity = np.array([r["intensity"] for r in rows])
     lost = np.array([r["intensity_lost"] for r in rows])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True, sharey=True)
     panels = ((axes[0], z, "heaviest element in the structure (atomic number Z)", t,
                "thickness (nm)", "viridis"),
-              (axes[1], t, "thickness (nm)", z, "heaviest atomic number Z", "plasma"))
+              (axes[1], t, "thickness (nm)", z, "heaviest element (atomic number Z)", "plasma"))
     for ax, x, xlabel, c, clabel, cmap in panels:
-        points = ax.scatter(x, intensity, c=c, cmap=cmap, s=18, marker="o",
-                            label="exit intensity")
-        ax.scatter(x, lost, c=c, cmap=cmap, s=18, marker="x", label="intensity lost (1 - exit)")
-        ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
-        ax.axhline(LOSS_WARNING, color="tab:red", lw=0.8, ls=":",
-                   label=f"loss warning ({LOSS_WARNING:.0%})")
+        points = ax.scatter(x, lost, c=c, cmap=cmap, s=22, edgecolors="0.2", linewidths=0.3)
+        ax.axhline(0.0, color="0.4", lw=0.8, ls="--", label="intensity conserved")
+        ax.axhline(LOSS_WARNING, color="tab:red", lw=0.9, ls=":",
+                   label=f"loss warning ({LOSS_WARNING:.0%}): likely not converged")
+        ax.set_yscale("symlog", linthresh=1e-4)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("fraction of the incident beam intensity")
+        ax.grid(True, which="major", color="0.9", lw=0.6)
         fig.colorbar(points, ax=ax, label=clabel)
-        ax.legend(fontsize=8, loc="best")
-    axes[0].set_title("Exit intensity and loss vs atomic number")
-    axes[1].set_title("Exit intensity and loss vs thickness")
-    fig.suptitle(f"wemd simulate-check: {len(rows)} waves (1 = incident beam; no absorption "
+        ax.legend(fontsize=8, loc="upper left")
+    axes[0].set_ylabel("intensity lost, 1 - exit intensity\n(fraction of the incident beam; "
+                       "< 0: gain)")
+    axes[0].set_title("Intensity lost vs atomic number")
+    axes[1].set_title("Intensity lost vs thickness")
+    fig.suptitle(f"wemd simulate-check: {len(rows)} waves; exit intensity "
+                 f"{min(r['intensity'] for r in rows):.4f} to "
+                 f"{max(r['intensity'] for r in rows):.4f} of the incident beam (no absorption "
                  "is modelled)", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

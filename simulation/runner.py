@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -285,6 +286,19 @@ def available_memory(device: str = "cpu") -> Optional[int]:
     return None
 
 
+def check_finer_sampling(protocol: Protocol) -> None:
+    """Refuse a ``--grid`` that is not a positive whole number of pixels, or a ``--sampling``
+    that is not a positive, finite pixel size, naming the option."""
+    grid, sampling = protocol.sim_grid, protocol.sampling
+    if grid is not None and (isinstance(grid, bool) or not isinstance(grid, int) or grid <= 0):
+        raise SimulationRunError(f"--grid {grid!r}: give a positive number of pixels finer than "
+                                 f"the protocol's {protocol.grid}, e.g. --grid {2 * protocol.grid}")
+    if sampling is not None and (isinstance(sampling, bool) or not isinstance(sampling, (int, float))
+                                 or not math.isfinite(sampling) or sampling <= 0):
+        raise SimulationRunError(f"--sampling {sampling!r}: give a positive pixel size in "
+                                 "Angstrom, e.g. --sampling 0.1")
+
+
 def check_memory(protocol: Protocol, backend: str, workers: int, device: str = "cpu") -> int:
     """Refuse, before any work, a grid that cannot fit: over :data:`MAX_GRID`, or needing more
     than the available memory (of the torch ``device`` for a CUDA run) for ``workers``
@@ -477,6 +491,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
         raise SimulationRunError(f"grid {protocol.grid} is smaller than the crop {protocol.crop}")
     if not protocol.standard_sampling:
         option = "--sampling" if protocol.sampling is not None else "--grid"
+        check_finer_sampling(protocol)
         if protocol.sim_grid is not None and protocol.sim_grid % protocol.view_step:
             raise SimulationRunError(f"--grid {protocol.sim_grid}: must be a multiple of "
                                      f"{protocol.view_step}, so the stored {protocol.crop} px "
@@ -510,19 +525,24 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     tasks = plan_tasks(crystals, variant, protocol, seed, draws_per_cif,
                        run_id(variant, protocol, backend, backend_options, seed, rule))
     planned = {t.name for t in tasks}
+    fix = ("add the journal to the split map, or choose --split-by structure" if rule.map_source
+           else "choose --split-by structure, or list the journal in a --split-map FILE")
     failures += [{"cif": path.name, "stage": "partition", "reason":
-                  f"journal {c.journal!r} gives split {c.split!r} under the {rule.by} rule, "
-                  f"which {variant} does not use; choose --split-by structure, or list the "
-                  "journal in a --split-map FILE"}
+                  (f"journal {c.journal!r}" if c.journal else "no journal (neither "
+                   "_journal_name_full nor _citation_journal_full)")
+                  + f" gives split {c.split!r} under the {rule.by} rule, which {variant} does "
+                    f"not use; {fix}"}
                  for path, c in crystals if c.name not in planned]
     if not tasks:
         write_json(out / FAILURES, failures)
-        journals = sorted({repr(c.journal) for _, c in crystals})
+        journals = sorted({repr(c.journal[:80]) if c.journal else "none" for _, c in crystals})
         raise SimulationRunError(
             f"no CIF falls into a split of {variant} ({', '.join(catalog_get(variant).splits)}) "
             f"under the rule {rule.describe()}: their journals ({', '.join(journals[:5])}"
-            f"{', ...' if len(journals) > 5 else ''}) are not in it. Use --split-by structure "
-            "(a hash of each structure), or --split-map FILE (a JSON object journal -> split)")
+            f"{', ...' if len(journals) > 5 else ''}) are not in it. "
+            + ("Add them to the map, or use --split-by structure (a hash of each structure)"
+               if rule.map_source else "Use --split-by structure (a hash of each structure), "
+               "or --split-map FILE (a JSON object journal -> split)"))
     todo = [t for t in tasks if not task_done(out, t)]
     args = (str(out), variant, protocol, small, backend, backend_options, rule)
     by_name = {c.name: c for _, c in crystals}

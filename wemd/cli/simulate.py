@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", required=True, help=VARIANT_HELP)
     p.add_argument("--out", required=True, help="output folder (load it with root=OUT)")
     p.add_argument("--backend", choices=("numpy", "torch", "abtem", "cltem"), default="numpy")
-    p.add_argument("--device", default="cpu",
-                   help="torch device of --backend torch (cpu, cuda, cuda:N)")
+    p.add_argument("--device", default=None,
+                   help="torch device of --backend torch (cpu, cuda, cuda:N; default cpu)")
     p.add_argument("--split-by", choices=("journal", "structure"), default="journal",
                    help="journal: WEMD's journal table (any spelling); structure: a hash of each "
                         "structure, so one structure is never in two splits")
@@ -84,8 +84,12 @@ def _cifs_argument(value: str):
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from wemd.simulation.runner import simulate_dataset
+    from wemd.simulation.runner import SimulationRunError, simulate_dataset
 
+    if args.device is not None and args.backend != "torch":
+        raise SimulationRunError(f"--device {args.device} chooses where --backend torch runs; "
+                                 f"add --backend torch (the {args.backend} backend has no "
+                                 "--device)")
     overrides = key_values(args.override, "--override", "depth_nm=[5,10]", json_only=True)
     if args.grid is not None:
         overrides["sim_grid"] = args.grid
@@ -96,7 +100,7 @@ def _simulate(args: argparse.Namespace) -> int:
         options = {"executable": args.cltem, "device": args.cltem_device,
                    "kernel_terms": args.cltem_terms}
     elif args.backend == "torch":
-        options = {"device": args.device}
+        options = {"device": args.device or "cpu"}
     summary = simulate_dataset(
         _cifs_argument(args.cifs), args.variant, args.out, backend=args.backend,
         workers=args.workers, scheduler=args.scheduler, seed=args.seed,
