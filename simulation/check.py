@@ -144,6 +144,8 @@ def check_run(out: Union[str, os.PathLike], figure: Union[None, str, os.PathLike
     """Read every wave's metadata in ``out`` (a ``wemd simulate`` folder), rank the waves by
     |1 - exit intensity| and draw ``figure`` (default ``out/simulate-check.png``)."""
     out = Path(out)
+    if worst < 0:
+        raise CheckError(f"--worst {worst}: give the number of waves to list (0 or more)")
     if not out.is_dir():
         raise CheckError(f"{out} is not a folder; give the OUT of a `wemd simulate` run")
     files = _meta_files(out)
@@ -185,6 +187,9 @@ def rerun(report: CheckReport, cifs: Union[str, os.PathLike], count: int = 3,
     CIFs the run read (each is matched by file name and checked by its recorded sha256)."""
     if factor < 2:
         raise CheckError(f"--factor {factor}: a finer grid needs a factor of at least 2")
+    if count < 0:
+        raise CheckError(f"--rerun {count}: give the number of worst waves to simulate again "
+                         "(0 or more)")
     folder, results = Path(cifs), []
     for row in report.rows[:count]:
         result: dict[str, Any] = {"wave": row["wave"], "intensity": row["intensity"]}

@@ -481,6 +481,10 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     if existing is not None and existing.dataset != variant:
         raise SimulationRunError(f"{out} already holds {existing.dataset!r}; simulate {variant} "
                                  "into another folder")
+    if draws_per_cif is not None and (isinstance(draws_per_cif, bool)
+                                      or not isinstance(draws_per_cif, int) or draws_per_cif < 1):
+        raise SimulationRunError(f"--draws {draws_per_cif!r}: give at least 1 draw per CIF (or "
+                                 "leave it out for the protocol's)")
     protocol, small = variant_protocol(variant, protocol_overrides)
     rule = make_split_rule(variant, split_by, split_map)  # a bad map fails before any work
     stored_shape = catalog_get(variant).item_shape

@@ -127,6 +127,10 @@ def test_simulate_check_refuses_what_is_not_a_run(tmp_path):
     (meta / "0-big.json").write_bytes(b" " * 1_000_001)
     report = check_run(tmp_path)
     assert report.rows == [] and "over 1,000,000 bytes" in report.skipped[0]
+    with pytest.raises(CheckError, match="--worst -1"):
+        check_run(tmp_path, worst=-1)
+    with pytest.raises(CheckError, match="--rerun -2"):  # rows[:-2] would rerun nearly all
+        rerun(report, tmp_path, -2)
 
 
 def test_rerun_measures_the_worst_waves_against_a_finer_grid(tmp_path):

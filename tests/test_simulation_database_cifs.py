@@ -178,6 +178,8 @@ def test_cif_without_a_journal_is_named_so(tmp_path):
     (["--grid", "0"], "positive number of pixels"),
     (["--sampling", "0"], "positive pixel size"),
     (["--sampling", "nan"], "positive pixel size"),
+    (["--draws", "0"], "at least 1 draw"),  # was: silently the protocol's 3
+    (["--draws", "-1"], "at least 1 draw"),
 ])
 def test_bad_cli_options_are_refused_before_any_work(cifs, tmp_path, args, words):
     out = tmp_path / "out"
