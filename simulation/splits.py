@@ -82,7 +82,7 @@ class SplitRule:
         if self.by == "journal":
             return f"journal (custom map {self.map_source})"
         shares = ", ".join(f"{s} {f:.4f}" for s, f in self.fractions.items())
-        return f"structure (sha256 of the P1 structure; {shares})"
+        return f"structure (sha256 of the P1 structure, origin-free; {shares})"
 
     def to_json(self) -> dict[str, Any]:
         """The record written into every wave's metadata and ``wemd.json``."""

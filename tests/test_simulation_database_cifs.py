@@ -10,12 +10,13 @@ import subprocess
 import sys
 
 import gemmi
+import numpy as np
 import pytest
 
 from wemd import catalog
 from wemd.journals import MAX_JOURNAL_CHARS
 from wemd.loaders.layouts import read_cif_journal
-from wemd.simulation.cif import read_cif
+from wemd.simulation.cif import read_cif, structure_hash
 from wemd.simulation.examples import EXAMPLES, cif_text, write_example_cifs
 from wemd.simulation.protocol import QUICK_OVERRIDES
 from wemd.simulation.runner import SimulationRunError, simulate_dataset
@@ -106,6 +107,27 @@ def test_the_catalog_the_cif_loader_and_simulate_share_one_journal_rule(tmp_path
         assert crystal.split == rule(crystal) == split
         loaded_journal, _ = read_cif_journal(path)  # what wemd.load("cifs") partitions by
         assert catalog.journal_split(loaded_journal) == split
+
+
+def test_one_crystal_in_two_origin_choices_is_one_structure(tmp_path):
+    """COD writes diamond Si in origin choice 1, ICSD often in choice 2: one structure, one
+    split under --split-by structure, and the second id a duplicate (no leak across splits)."""
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    _, journal, formula, cell, _, _, ref = EXAMPLES["Si"]
+    (folder / "0000011.cif").write_text(cif_text("Si", (
+        "0000011", journal, formula, cell, "F d -3 m :1", [("Si1", "Si", 0, 0, 0, 1)], ref)))
+    (folder / "0000012.cif").write_text(cif_text("Si", (
+        "0000012", journal, formula, cell, "F d -3 m :2", [("Si1", "Si", 0.125, 0.125, 0.125, 1)],
+        ref)))
+    one, two = (read_cif(folder / f"00000{i}.cif") for i in (11, 12))
+    assert not np.allclose(np.sort(one.fractional, axis=0), np.sort(two.fractional, axis=0))
+    assert structure_hash(one) == structure_hash(two)
+    rule = make_split_rule(VARIANT, "structure")
+    assert rule(one) == rule(two)
+    summary = _run(folder, tmp_path / "out", split_by="structure")
+    assert sum(summary["splits"].values()) == 1
+    assert "duplicate of 0000011.cif" in summary["failures"][0]["reason"]
 
 
 def test_journal_and_structure_splits_on_database_cifs(cifs, tmp_path):
