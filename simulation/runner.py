@@ -286,6 +286,24 @@ def available_memory(device: str = "cpu") -> Optional[int]:
     return None
 
 
+def unplanned_reason(crystal: Crystal, rule: SplitRule, variant: str) -> str:
+    """Why a readable CIF gives no wave of ``variant``, and what to do where something can."""
+    if rule.by == "structure":
+        where = "its structure"
+    elif crystal.journal:
+        where = f"journal {crystal.journal!r}"
+    else:
+        where = "no journal (neither _journal_name_full nor _citation_journal_full)"
+    reason = f"{where} gives split {crystal.split!r} under the {rule.by} rule"
+    if variant.endswith("_unseen"):
+        return reason + f"; {variant} draws new waves from training CIFs only"
+    if rule.map_source:
+        return reason + ", which the split map does not list; add the journal to the map, or " \
+                        "choose --split-by structure"
+    return reason + (f", which {variant} does not use; choose --split-by structure, or list "
+                     "the journal in a --split-map FILE")
+
+
 def check_finer_sampling(protocol: Protocol) -> None:
     """Refuse a ``--grid`` that is not a positive whole number of pixels, or a ``--sampling``
     that is not a positive, finite pixel size, naming the option."""
@@ -529,13 +547,7 @@ def simulate_dataset(cifs: Union[PathLike, Sequence[PathLike]], variant: str, ou
     tasks = plan_tasks(crystals, variant, protocol, seed, draws_per_cif,
                        run_id(variant, protocol, backend, backend_options, seed, rule))
     planned = {t.name for t in tasks}
-    fix = ("add the journal to the split map, or choose --split-by structure" if rule.map_source
-           else "choose --split-by structure, or list the journal in a --split-map FILE")
-    failures += [{"cif": path.name, "stage": "partition", "reason":
-                  (f"journal {c.journal!r}" if c.journal else "no journal (neither "
-                   "_journal_name_full nor _citation_journal_full)")
-                  + f" gives split {c.split!r} under the {rule.by} rule, which {variant} does "
-                    f"not use; {fix}"}
+    failures += [{"cif": path.name, "stage": "partition", "reason": unplanned_reason(c, rule, variant)}
                  for path, c in crystals if c.name not in planned]
     if not tasks:
         write_json(out / FAILURES, failures)

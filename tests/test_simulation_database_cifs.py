@@ -163,7 +163,7 @@ def test_a_journal_that_is_html_control_characters_or_huge_is_cleaned_and_bounde
     failures = json.loads((tmp_path / "out" / "failures.json").read_text())
     assert all(len(f["reason"]) < 1000 for f in failures)
     assert "\x1b" not in json.dumps(failures, ensure_ascii=False)
-    assert any("add the journal to the split map" in f["reason"] for f in failures)
+    assert any("add the journal to the map" in f["reason"] for f in failures)
 
 
 def test_split_maps_with_path_like_and_unicode_journals_only_name_splits(tmp_path):
@@ -192,6 +192,17 @@ def test_cif_without_a_journal_is_named_so(tmp_path):
     summary = _run(folder, tmp_path / "out")
     (failure,) = summary["failures"]
     assert "no journal (neither _journal_name_full nor _citation_journal_full)" in failure["reason"]
+
+
+@pytest.mark.parametrize("split_by", ["journal", "structure"])
+def test_unseen_variants_say_why_other_cifs_give_no_wave(tmp_path, split_by):
+    paths = write_example_cifs(tmp_path / "cifs")
+    summary = simulate_dataset(paths, "wavefunctions_unseen", tmp_path / "out", draws_per_cif=1,
+                               protocol_overrides=QUICK, workers=1, progress=False,
+                               split_by=split_by)
+    reasons = [f["reason"] for f in summary["failures"]]
+    assert reasons and all("draws new waves from training CIFs only" in r for r in reasons)
+    assert not any("--split-by" in r for r in reasons)  # nothing to fix: the variant's rule
 
 
 @pytest.mark.parametrize("args, words", [
