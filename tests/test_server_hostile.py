@@ -96,6 +96,14 @@ def test_tokens_are_needed_checked_and_revocable(server, tmp_path, capsys):
         with pytest.raises(ServerError, match="revoked") as err:
             c.upload(data)
         assert err.value.status == 403
+    assert main(["leaderboard", "token", "create", "carol", "--db", server.db_url]) == 0  # reissued
+    fresh = capsys.readouterr().out.splitlines()[-2]
+    assert len(Client(server.url, token=fresh).upload(data)) == 64
+    with pytest.raises(ServerError, match="revoked"):
+        Client(server.url, token=token).upload(data)
+    assert main(["leaderboard", "token", "list", "--db", server.db_url]) == 0
+    listed = capsys.readouterr().out
+    assert "carol (revoked" in listed and "UTC" in listed
     with db.connect(server.db_url).connect() as conn:
         actions = conn.execute(sa.select(db.audit.c.action)).scalars().all()
     assert {"upload", "stored", "refused"} <= set(actions)
@@ -162,3 +170,39 @@ def test_oversize_and_deeply_nested_submission_bodies_are_refused(server):
     deep = httpx.post(f"{server.url}/api/v1/submissions", headers=headers,
                       content=b"[" * 30000 + b"]" * 30000)
     assert deep.status_code == 400 and "JSON object" in deep.json()["error"]
+
+
+def test_a_submission_may_name_only_uploads_of_its_own_token(server, board_home, tmp_path):
+    """Statuses list uploads by sha256; another token cannot submit them as its own."""
+    preds = write_predictions(tmp_path / "p.npz", board_home[1].astype(np.float32))
+    with Client(server.url, token=server.token("owner")) as alice:
+        sha = alice.upload(preds)
+    token = server.token("copier")
+    body = {"task": TASK, "method": "copied", "files": [sha], "n": N, "params": PARAMS}
+    resp = httpx.post(f"{server.url}/api/v1/submissions", json=body,
+                      headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 403 and "not sent with your token" in resp.json()["error"]
+    with db.connect(server.db_url).connect() as conn:
+        assert not conn.execute(sa.select(db.submissions).where(
+            db.submissions.c.method == "copied")).first()  # nothing queued
+    with Client(server.url, token=token) as bob:  # sending the same bytes oneself is fine
+        assert bob.upload(preds) == sha
+        assert bob.submit(TASK, preds, method="copied", n=N, params=PARAMS)["status"] == "queued"
+
+
+def test_guessing_tokens_is_held_up_per_address(server):
+    """After RATE refused tokens a minute from one address, it is answered 429 and the audit
+    log stops growing (runs last here: it holds up 127.0.0.1 for a minute)."""
+    def count():
+        with db.connect(server.db_url).connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(db.audit)).scalar_one()
+
+    codes = [httpx.put(f"{server.url}/api/v1/uploads", content=b"x",
+                       headers={"Authorization": f"Bearer wemd_guess{k}"}).status_code
+             for k in range(RATE + 1)]
+    assert 429 in codes and set(codes) <= {401, 429}
+    before = count()
+    again = httpx.put(f"{server.url}/api/v1/uploads", content=b"x",
+                      headers={"Authorization": "Bearer wemd_guess"})
+    assert again.status_code == 429 and "Too many refused tokens" in again.json()["error"]
+    assert count() == before

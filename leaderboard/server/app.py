@@ -49,13 +49,20 @@ def create_app(cfg: Config, lifespan: Any = None) -> FastAPI:
     def account(request: Request, action: str) -> tokens.Account:
         """The caller's account, or 401/403; then the per-token rate limit (429)."""
         remote = request.client.host if request.client else ""
+        since = time.time() - RATE_WINDOW_S
         try:
             acct = tokens.authenticate(engine, request.headers.get("authorization"))
         except tokens.TokenError as exc:
-            with engine.begin() as conn:
+            with engine.begin() as conn:  # guessing tokens, or flooding the audit log: held up
+                refused = conn.execute(sa.select(sa.func.count()).select_from(db.audit).where(
+                    db.audit.c.action == "refused", db.audit.c.remote == remote[:100],
+                    db.audit.c.at > since)).scalar_one()
+                if refused >= cfg.rate:
+                    raise HTTPError(429, f"Too many refused tokens from {remote[:100]} (at most "
+                                         f"{cfg.rate} a minute); check --token and retry in a "
+                                         "minute.", {"Retry-After": str(int(RATE_WINDOW_S))})
                 db.log(conn, "refused", detail=f"{action}: {exc}", remote=remote)
             raise HTTPError(exc.status, str(exc), {"WWW-Authenticate": "Bearer"}) from None
-        since = time.time() - RATE_WINDOW_S
         with engine.begin() as conn:
             recent = conn.execute(sa.select(sa.func.count()).select_from(db.audit).where(
                 db.audit.c.token_id == acct.id, db.audit.c.at > since,
@@ -91,6 +98,7 @@ def create_app(cfg: Config, lifespan: Any = None) -> FastAPI:
             sha, size = await store.put(request.stream(), cfg.upload_cap)
         except TooLarge as exc:
             raise HTTPError(413, str(exc)) from None
+        db.own_upload(engine, sha, acct.id, size)
         with engine.begin() as conn:
             db.log(conn, "stored", token_id=acct.id, detail=f"{sha} {size} bytes")
         return {"sha256": sha, "size": size}
@@ -109,6 +117,11 @@ def create_app(cfg: Config, lifespan: Any = None) -> FastAPI:
         except (ValueError, RecursionError):
             raise HTTPError(400, "The submission must be a JSON object (see the Client).") from None
         job = _check_submission(body, cfg, store)
+        with engine.connect() as conn:
+            foreign = [sha for sha in job["files"] if not db.owns_upload(conn, sha, acct.id)]
+        if foreign:
+            raise HTTPError(403, f"Upload {foreign[0]} was not sent with your token: submit only "
+                                 f"files you uploaded yourself (PUT them to {API}/uploads).")
         job.update(id=db.new_id(), token_id=acct.id, status="queued", attempts=0,
                    created=time.time())
         with engine.begin() as conn:

@@ -64,6 +64,16 @@ entries = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
 )
 
+#: Who uploaded which blob: a submission may only name uploads its own token sent (the store is
+#: shared and content-addressed, and submission statuses list their sha256 publicly).
+uploads = sa.Table(
+    "uploads", metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("tokens.id"), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+)
+
 audit = sa.Table(
     "audit", metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -178,6 +188,23 @@ def requeue_stale(engine: sa.Engine, worker: Optional[str] = None) -> int:
         back = conn.execute(s.update().where(*where).values(status="queued", worker=None,
                                                              started=None)).rowcount
     return failed + back
+
+
+def own_upload(engine: sa.Engine, sha: str, token_id: int, size: int) -> None:
+    """Record that ``token_id`` sent blob ``sha`` (once per token and blob; a concurrent
+    upload of the same bytes by the same token may have recorded it first)."""
+    try:
+        with engine.begin() as conn:
+            if not owns_upload(conn, sha, token_id):
+                conn.execute(uploads.insert().values(sha256=sha, token_id=token_id, size=size,
+                                                     created=time.time()))
+    except sa.exc.IntegrityError:
+        pass
+
+
+def owns_upload(conn: sa.Connection, sha: str, token_id: int) -> bool:
+    return conn.execute(sa.select(uploads.c.sha256).where(
+        uploads.c.sha256 == sha, uploads.c.token_id == token_id)).first() is not None
 
 
 def log(conn: sa.Connection, action: str, *, token_id: Optional[int] = None,

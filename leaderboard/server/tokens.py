@@ -48,6 +48,10 @@ def create(engine: sa.Engine, name: str) -> str:
     token = PREFIX + secrets.token_urlsafe(32)
     try:
         with engine.begin() as conn:
+            # a revoked token keeps its row (the audit log refers to it) under a new name, so
+            # the name can be given a new token
+            conn.execute(tokens.update().where(tokens.c.name == name, tokens.c.revoked.isnot(None))
+                         .values(name=name + " (revoked " + sa.cast(tokens.c.id, sa.String) + ")"))
             conn.execute(tokens.insert().values(name=name, token_hash=_hash(token),
                                                 created=time.time()))
     except sa.exc.IntegrityError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -270,9 +271,12 @@ def _token(args: argparse.Namespace) -> int:
         tokens.revoke(engine, args.name)
         print(f"revoked: {args.name}")
     else:
+        def when(t: float) -> str:
+            return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
         for t in tokens.listing(engine):
-            print(f"{t['name']}\tcreated {t['created']:.0f}\t"
-                  f"{'revoked' if t['revoked'] else 'active'}")
+            print(f"{t['name']}\tcreated {when(t['created'])}\t"
+                  + (f"revoked {when(t['revoked'])}" if t["revoked"] else "active"))
     return 0
 
 
