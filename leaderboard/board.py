@@ -54,6 +54,18 @@ def section_of(provenance: str) -> str:
     return "synthetic" if provenance in ("synthetic", "simulated") else provenance
 
 
+#: What a † marks on tables and pages.
+NON_STANDARD = "non-standard: changed protocol parameters, or fewer instances than the protocol's"
+
+
+def is_standard(record: dict[str, Any]) -> bool:
+    """Whether an entry follows its task's protocol: the paper's parameters and at least the
+    protocol's number of instances (``--n`` smaller than that is allowed, and flagged)."""
+    data = record["data"]
+    most = get_task(record["task"]).n_default
+    return bool(data["standard"]) and (most is None or data["n"] >= most)
+
+
 def record_task(record: dict[str, Any]) -> Task:
     """The task of a validated record: it must be known, and the record must report exactly the
     task's metrics (what every entry on the board satisfies, checked without data)."""
@@ -174,7 +186,7 @@ class Board:
 
     def to_frame(self, task: Optional[str] = None) -> Any:
         """One row per entry (of one task), typed columns: ``task``, ``entry_id``, ``method``,
-        ``kind``, ``section``, ``provenance``, ``source``, ``n`` (int), ``standard`` (bool),
+        ``kind``, ``section``, ``provenance``, ``source``, ``n`` (int), ``standard`` (bool, :func:`is_standard`),
         ``date`` (UTC datetime), ``verification`` ("" for a board folder's own records), then
         ``{metric}`` (the mean) and ``{metric}_std`` (float, NaN where a task lacks it)."""
         import pandas as pd
@@ -184,7 +196,7 @@ class Board:
         rows = [{"task": r["task"], "entry_id": r.get("entry_id", ""), "method": r["method"]["name"],
                  "kind": r["method"]["kind"], "section": section_of(r["data"]["provenance"]),
                  "provenance": r["data"]["provenance"], "source": r["data"]["source"],
-                 "n": r["data"]["n"], "standard": r["data"]["standard"], "date": r["date"],
+                 "n": r["data"]["n"], "standard": is_standard(r), "date": r["date"],
                  "verification": r.get("verification", ""),
                  **{k: v for m in names for k, v in _stat_cells(m, r["metrics"].get(m))}}
                 for r in recs]
@@ -230,7 +242,7 @@ class Board:
         if frame.empty:
             out.append("(no entries yet)")
         if not frame["standard"].all():
-            out.append("† non-standard protocol parameters (e.g. smaller crops); not comparable.")
+            out.append(f"† {NON_STANDARD}; not comparable.")
         return "\n".join(out)
 
 class RecordsBoard(Board):

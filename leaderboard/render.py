@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 from wemd.files import atomic_path, safe_join, write_text
 from wemd.leaderboard import references as refs
-from wemd.leaderboard.board import SECTIONS, Board, format_stat
+from wemd.leaderboard.board import NON_STANDARD, SECTIONS, Board, format_stat, is_standard
 from wemd.leaderboard.instances import label_key
 from wemd.leaderboard.tasks import Task, tasks
 
@@ -99,8 +99,8 @@ def html_page(title: str, body: list[str]) -> str:
 
 
 def _name(r: dict[str, Any]) -> str:
-    """Method name of an entry, with † when its protocol parameters are non-standard."""
-    return r["method"]["name"] + ("" if r["data"]["standard"] else " †")
+    """Method name of an entry, with † when it is non-standard (:func:`is_standard`)."""
+    return r["method"]["name"] + ("" if is_standard(r) else " †")
 
 
 def _slug(name: str) -> str:
@@ -244,10 +244,10 @@ def _render(out: Path, board: Board) -> list[Path]:
     written: list[Path] = []
     md = ["# WEMD leaderboard", "",
           "Scores are computed by `wemd` from predictions on each task's fixed instances. Paper rows "
-          f"are {refs.STATUS}. † marks non-standard protocol parameters.", ""]
+          f"are {refs.STATUS}. † marks entries that are {NON_STANDARD}.", ""]
     body = ["<h1>WEMD leaderboard</h1>", f"<p>Scores are computed by <code>wemd</code> from "
             f"predictions on each task's fixed instances. Paper rows are <i>{refs.STATUS}</i>. "
-            "† marks non-standard protocol parameters. Click a column to sort.</p>"]
+            f"† marks entries that are {NON_STANDARD}. Click a column to sort.</p>"]
     cov = _coverage_plot(board, out)
     if cov:
         written.append(cov)

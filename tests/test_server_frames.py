@@ -63,3 +63,21 @@ def test_quickstart_summary_prints_from_a_frame():
     header, row = text.splitlines()
     assert header.split()[:2] == ["dataset", "provenance"]
     assert row.split()[:5] == ["tem_full", "synthetic", "3/1/2", "64x64", "2.5"]
+
+
+def test_fewer_instances_than_the_protocol_are_flagged_non_standard(results, tmp_path):
+    """--n below the protocol's count is allowed and shown with a dagger, like changed
+    parameters; the protocol's own parameters at its full count are not flagged."""
+    from wemd.leaderboard import render
+    from wemd.leaderboard.board import is_standard
+
+    rec = make_record(results[0], "short run")
+    full = dict(rec, data=dict(rec["data"], standard=True, n=20000))
+    short = dict(rec, data=dict(rec["data"], standard=True, n=N))
+    assert is_standard(full) and not is_standard(short) and not is_standard(rec)
+    board = RecordsBoard([short], "http://board")
+    assert not board.to_frame(TASK)["standard"].any()
+    table = board.table(TASK)
+    assert "short run †" in table and "fewer instances" in table
+    page = next(p for p in render(tmp_path / "out", board) if p.suffix == ".html").read_text()
+    assert "short run †" in page and "fewer instances" in page

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import sqlalchemy as sa
 
 from wemd.leaderboard import references as refs
-from wemd.leaderboard.board import RecordsBoard
+from wemd.leaderboard.board import NON_STANDARD, RecordsBoard
 from wemd.leaderboard.render import bar_plot, group_plot, html_page, html_tables
 from wemd.leaderboard.server import db
 from wemd.leaderboard.server.scoring import LEVELS, Config
@@ -58,8 +58,8 @@ def task_page(engine: sa.Engine, task: Task) -> str:
             f"<p>{html.escape(task.title)}. Data: <code>{html.escape(task.dataset)}/"
             f"{html.escape(task.split)}</code>, protocol {html.escape(task.protocol_version)}, "
             f"primary metric <code>{html.escape(task.primary)}</code> "
-            f"({'lower' if task.lower_is_better else 'higher'} is better). † marks non-standard "
-            "protocol parameters. Click a column to sort.</p>"]
+            f"({'lower' if task.lower_is_better else 'higher'} is better). † marks entries "
+            f"that are {NON_STANDARD}. Click a column to sort.</p>"]
     body += html_tables(task, board) or ["<p>No entries yet.</p>"]
     if board.records:
         body += [f'<img src="/plots/{html.escape(task.name)}/{kind}.png" alt="{html.escape(kind)}">'
