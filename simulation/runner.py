@@ -118,7 +118,7 @@ def run_task(task: WaveTask, out: str, variant: str, protocol: Protocol, small: 
             "species": list(crystal.species),
             "cif_file": Path(task.cif_path).name, "cif_sha256": task.cif_sha256,
             "draw": task.draw, "seed": task.seed,
-            "mixed_occupancy": crystal.has_mixed_sites, "split_rule": rule.to_json(),
+            "mixed_occupancy": crystal.has_mixed_sites, "split_rule": rule.wave_record(crystal.journal),
             "sanity": crystal.sanity,
             "protocol": protocol.to_json(), "hyperparameters": hyper, "physics": used,
             "convergence": convergence,

@@ -84,19 +84,38 @@ class SplitRule:
         shares = ", ".join(f"{s} {f:.4f}" for s, f in self.fractions.items())
         return f"structure (sha256 of the P1 structure, origin-free; {shares})"
 
+    @property
+    def table(self) -> dict[str, str]:
+        """The journal table in use (journal_key -> split), sorted; {} for the structure rule."""
+        if self.by != "journal":
+            return {}
+        return dict(sorted((self.journal_map or JOURNAL_TABLE).items()))
+
     def to_json(self) -> dict[str, Any]:
-        """The record written into every wave's metadata and ``wemd.json``."""
+        """The full record, written into ``wemd.json``: the journal rule with its whole map."""
         record: dict[str, Any] = {"by": self.by, "published_partition": self.published,
                                   "description": self.describe()}
         if self.by == "journal":
             record["journal_key"] = "wemd.journals.journal_key"
-            record["map"] = dict(sorted((self.journal_map or JOURNAL_TABLE).items()))
+            record["map"] = self.table
+            record["map_sha256"] = hashlib.sha256(
+                json.dumps(record["map"], sort_keys=True).encode()).hexdigest()
             if self.map_source:
                 record["map_source"] = self.map_source
         else:
             record["hash"] = "wemd.simulation.cif.structure_hash (sha256), first 64 bits / 2^64"
             record["fractions"] = self.fractions
             record["order"] = list(self.fractions)  # fractions are stacked in this order
+        return record
+
+    def wave_record(self, journal: Optional[str]) -> dict[str, Any]:
+        """The record in one wave's metadata: :meth:`to_json` with the journal map reduced to
+        the entry this wave's journal met (the map's sha256 names the whole map, which is in
+        ``wemd.json``), so metadata stays small whatever the map's size."""
+        record = self.to_json()
+        if "map" in record:
+            key = journal_key(journal)
+            record["map"] = {key: record["map"][key]} if key in record["map"] else {}
         return record
 
 
@@ -117,7 +136,7 @@ def read_split_map(path: Union[str, os.PathLike], valid: tuple[str, ...]) -> tup
     except OSError as exc:
         raise SplitRuleError(f"--split-map {path}: cannot read it ({exc.strerror or exc})") from None
     try:
-        mapping = json.loads(raw.decode("utf-8"))
+        mapping = json.loads(raw.decode("utf-8-sig"))  # editors on Windows write a BOM
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SplitRuleError(f"--split-map {path}: not JSON ({exc}); write {MAP_HINT}") from None
     return check_split_map(mapping, f"--split-map {path}", valid), \

@@ -11,6 +11,7 @@ import pytest
 from wemd.catalog import journal_split
 from wemd.errors import WEMDError
 from wemd.journals import journal_key
+from wemd.simulation.check import check_run
 from wemd.simulation.cif import read_cif
 from wemd.simulation.examples import EXAMPLES, cif_text, write_example_cifs
 from wemd.simulation.protocol import QUICK_OVERRIDES
@@ -141,6 +142,28 @@ def test_a_split_map_assigns_foreign_journals(tmp_path):
     meta = json.loads(next((tmp_path / "out" / "val" / "meta").glob("*.json")).read_text())
     assert meta["cif"] == "2000002" and meta["split_rule"]["published_partition"] is False
     assert "journals.json sha256:" in meta["split_rule"]["map_source"]
+
+
+def test_a_large_map_is_in_the_manifest_once_and_each_wave_keeps_its_entry(tmp_path):
+    """A map near the size limit, in Cyrillic (6 bytes per letter once JSON-escaped), written
+    with a BOM: every wave would carry megabytes if each recorded the whole map."""
+    cifs = _foreign_cifs(tmp_path / "cifs")
+    journals = {f"Журнал кристаллографии номер {i}": "val" for i in range(12000)}
+    journals.update({"Acta Cryst. E": "train", "Z. Kristallogr.": "val",
+                     "J. Solid State Chem.": "test"})
+    mapping = tmp_path / "map.json"
+    mapping.write_bytes(b"\xef\xbb\xbf" + json.dumps(journals, ensure_ascii=False).encode())
+    assert 500_000 < mapping.stat().st_size < 1_000_000
+    out = tmp_path / "out"
+    assert _run(cifs, out, split_map=mapping)["splits"] == {"train": 1, "val": 1, "test": 1}
+    record = json.loads((out / "wemd.json").read_text())["generator"]["split_rule"]
+    assert len(record["map"]) == len(journals)
+    for meta_path in out.glob("*/meta/*.json"):
+        assert meta_path.stat().st_size < 20_000
+        rule = json.loads(meta_path.read_text())["split_rule"]
+        assert rule["map_sha256"] == record["map_sha256"]
+        assert list(rule["map"].values()) == [json.loads(meta_path.read_text())["split"]]
+    assert check_run(out).skipped == []
 
 
 @pytest.mark.parametrize("content, words", [
