@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 import traceback
@@ -23,12 +24,15 @@ log = logging.getLogger("wemd.leaderboard.server")
 POLL_S = 0.2
 
 
-def work(cfg: Config, name: str, stop: Optional[mp.synchronize.Event] = None,
-         parent: Optional[int] = None) -> None:
-    """Claim and score jobs until ``stop`` is set or the server process ``parent`` is gone."""
+def work(cfg: Config, name: str, parent: Optional[int] = None) -> None:
+    """Claim and score jobs until SIGTERM (the job at hand is finished first) or until the
+    server process ``parent`` is gone."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server; it stops us
     engine = db.connect(cfg.db, create=False)
     scorer = Scorer(cfg)
-    while (stop is None or not stop.is_set()) and (parent is None or os.getppid() == parent):
+    while not stop.is_set() and (parent is None or os.getppid() == parent):
         job = db.claim(engine, name)
         if job is None:
             time.sleep(POLL_S)
@@ -51,7 +55,7 @@ class Workers:
     def __init__(self, cfg: Config, count: int):
         self.cfg, self.count = cfg, count
         self.ctx = mp.get_context("spawn")
-        self.stop = self.ctx.Event()
+        self.stop = threading.Event()
         self.procs: dict[str, mp.process.BaseProcess] = {}
         self._watch: Optional[threading.Thread] = None
         self._serial = 0
@@ -59,7 +63,7 @@ class Workers:
     def _spawn(self) -> None:
         self._serial += 1
         name = f"{os.getpid()}-{self._serial}"
-        proc = self.ctx.Process(target=work, args=(self.cfg, name, self.stop, os.getpid()),
+        proc = self.ctx.Process(target=work, args=(self.cfg, name, os.getpid()),
                                 daemon=True,
                                 name=f"wemd-worker-{name}")
         proc.start()
@@ -83,7 +87,12 @@ class Workers:
                     self._spawn()
 
     def close(self) -> None:
+        """SIGTERM each worker (no semaphores shared with them: a server ended by a signal
+        leaves none behind), then wait for it to finish its job."""
         self.stop.set()
+        for proc in self.procs.values():
+            if proc.is_alive():
+                proc.terminate()
         for proc in self.procs.values():
             proc.join(timeout=10)
             if proc.is_alive():
