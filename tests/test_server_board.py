@@ -110,6 +110,37 @@ def test_export_then_import_marks_records_self_reported(server, client, board_ho
     assert "1 already there" in capsys.readouterr().out
     with db.connect(other).connect() as conn:
         assert conn.execute(sa.select(db.entries.c.verification)).scalars().all() == [SELF_REPORTED]
+    assert main(["leaderboard", "rescore", "--all", "--db", other, "--root", str(board_home[0]),
+                 "--data", str(tmp_path / "other-data")]) == 0  # no uploads: nothing to score
+    assert "skipped (an imported record" in capsys.readouterr().out
+
+
+def test_rescore_reports_and_repairs_entries_from_their_stored_uploads(server, client, board_home,
+                                                                       tmp_path, capsys):
+    """An entry whose stored scores no longer match its upload (as after an evaluator change)
+    is reported by `rescore`, stored anew with --write, and then reported unchanged."""
+    sid = queue_files(client, board_home[1], tmp_path, 1, "rescored")[0]
+    eid = client.wait(sid, timeout=60)["entry_id"]
+    engine = db.connect(server.db_url)
+    e = db.entries
+    with engine.begin() as conn:
+        record = conn.execute(sa.select(e.c.record).where(e.c.id == eid)).scalar_one()
+        true_mse = record["metrics"]["mse_x1000"]["mean"]
+        record["metrics"]["mse_x1000"]["mean"] = 0.0  # a score an older evaluator got wrong
+        conn.execute(e.update().where(e.c.id == eid).values(record=record))
+    args = ["leaderboard", "rescore", eid, "--db", server.db_url, "--root", str(board_home[0]),
+            "--data", str(server.data)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{eid} {TASK} 'rescored-0': changed mse_x1000 0.0 -> " in out and "1 changed" in out
+    assert main(args + ["--write"]) == 0 and main(args) == 0
+    assert "unchanged" in capsys.readouterr().out.splitlines()[-2]
+    with engine.connect() as conn:
+        fixed = conn.execute(sa.select(e.c.record).where(e.c.id == eid)).scalar_one()
+        assert conn.execute(sa.select(db.audit).where(db.audit.c.action == "rescored")).first()
+    assert fixed["metrics"]["mse_x1000"]["mean"] == pytest.approx(true_mse)
+    assert main(args[:2] + ["nope"] + args[3:]) == 1
+    assert "No entry 'nope' on this board" in capsys.readouterr().err
 
 
 def test_queued_and_interrupted_work_survives_a_kill_9(board_home, tmp_path):

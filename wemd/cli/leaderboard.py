@@ -1,5 +1,5 @@
 """``wemd leaderboard``: a board folder (submit records, show, render, schema) and a board server
-(serve, token, submit --server, status, show/render --server, export, import).
+(serve, token, submit --server, status, show/render --server, export, import, rescore).
 
 ``--source`` (with ``--scale``/``--synth-seed``) means: for ``submit`` of records, the data the
 fingerprints are checked on (default: the one each record names); for ``show``/``render``, which
@@ -36,6 +36,11 @@ def _server_arg(p: argparse.ArgumentParser, required: bool = False) -> None:
 def _db_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", required=True,
                    help="board database: sqlite:///board.sqlite or postgresql://USER@HOST/DB")
+
+
+def _data_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default=None, help="folder for uploads and caches (default: beside an "
+                                                "SQLite file, else ./wemd-board-data)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -92,14 +97,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8080, help="TCP port")
     p.add_argument("--workers", type=int, default=1, help="scoring processes")
     add_data_options(p, ("local", "synthetic"), "local", "; the data submissions are scored on")
-    p.add_argument("--data", default=None, help="folder for uploads and caches (default: beside an "
-                                                "SQLite file, else ./wemd-board-data)")
+    _data_arg(p)
     p.add_argument("--upload-cap-mb", type=int, default=512, help="largest upload (MiB)")
     p.add_argument("--model-cap-mb", type=int, default=200, help="largest ONNX model (MiB)")
     p.add_argument("--model-timeout", type=float, default=600.0, help="seconds a model may run")
     p.add_argument("--model-memory-mb", type=int, default=4096, help="memory a model may use (MiB)")
     p.add_argument("--rate", type=int, default=60, help="uploads + submissions per token per minute")
     p.set_defaults(func=_serve)
+
+    p = lsub.add_parser("rescore", help="score a board server's stored uploads again with the "
+                                        "current evaluator and report what changed")
+    p.add_argument("entries", nargs="*", metavar="ENTRY", help="entry ids (or --all)")
+    p.add_argument("--all", action="store_true", help="every entry made by the server")
+    _db_arg(p)
+    add_data_options(p, ("local", "synthetic"), "local", "; the data to score on, as `serve`'s")
+    _data_arg(p)
+    p.add_argument("--write", action="store_true",
+                   help="store the new scores in the changed entries (default: only report)")
+    p.set_defaults(func=_rescore)
 
     tok = lsub.add_parser("token", help="create, revoke and list a board server's tokens")
     tsub = tok.add_subparsers(dest="token_command", metavar="ACTION", required=True)
@@ -236,19 +251,40 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     _needs("fastapi", "uvicorn", "sqlalchemy")
-    from wemd.leaderboard.server.scoring import Config
     from wemd.leaderboard.server.serve import serve
 
     if args.workers < 0:
         raise WEMDError("--workers must be 0 (no scoring here) or more.")
-    data = Path(args.data) if args.data else _default_data(args.db)
-    cfg = Config(db=args.db, data=data.resolve(), source=args.source, root=args.root,
-                 upload_cap=args.upload_cap_mb * MiB, model_cap=args.model_cap_mb * MiB,
-                 model_timeout=args.model_timeout, model_memory=args.model_memory_mb * MiB,
-                 rate=args.rate)
+    cfg = _config(args, upload_cap=args.upload_cap_mb * MiB, model_cap=args.model_cap_mb * MiB,
+                  model_timeout=args.model_timeout, model_memory=args.model_memory_mb * MiB,
+                  rate=args.rate)
     print(f"wemd leaderboard: http://{args.host}:{args.port}/ ({args.workers} workers, data "
           f"{describe_source(args.source)}, store {cfg.data})", flush=True)
     serve(cfg, args.host, args.port, args.workers)
+    return 0
+
+
+def _config(args: argparse.Namespace, **limits: Any) -> Any:
+    """The board's Config from --db, --data, --source and --root (and ``limits``)."""
+    from wemd.leaderboard.server.scoring import Config
+
+    data = Path(args.data) if args.data else _default_data(args.db)
+    return Config(db=args.db, data=data.resolve(), source=args.source, root=args.root, **limits)
+
+
+def _rescore(args: argparse.Namespace) -> int:
+    _needs("sqlalchemy")
+    from wemd.leaderboard.server.rescore import rescore
+
+    if bool(args.entries) == args.all:
+        raise WEMDError("Name the entries to score again, or --all (not both).")
+    counts = {"changed": 0, "failed": 0, "unchanged": 0, "skipped": 0}
+    for res in rescore(_config(args), None if args.all else args.entries, write=args.write):
+        print(res.line(), flush=True)
+        counts["skipped" if res.skipped else "failed" if res.error else
+               "changed" if res.changes else "unchanged"] += 1
+    print(", ".join(f"{v} {k}" for k, v in counts.items())
+          + ("" if args.write or not counts["changed"] else "; --write stores the new scores"))
     return 0
 
 
