@@ -157,9 +157,11 @@ def load_hf(name: str, split: str = "train", root: Optional[PathLike] = None,
             revision: Optional[str] = None, cache_dir: Optional[PathLike] = None) -> WEMDDataset:
     """One split of a wemd export: ``repo`` is a Hub dataset id (ORG/NAME) or an export folder."""
     datasets = require("datasets", "hf")
+    repo = repo if repo is not None else root
+    if name not in catalog.CATALOG and repo is not None:  # a curated set: declared by its export
+        catalog.declare_exported(name, *export_info(name, repo, revision))
     spec = catalog.get(name)
     split = catalog.canonical_split(spec, split, extra=("all", "unassigned"))
-    repo = repo if repo is not None else root
     if repo is None:
         raise WEMDError("source='hf' needs repo='ORG/NAME' (a Hub dataset) or the folder written "
                         f"by `wemd export-hf {name} DIR`.")

@@ -120,9 +120,13 @@ def dm_image_tags(image: np.ndarray, *, scale: float = 0.1, units: str = "nm",
     }
 
 
-def write_dm(path: Path, image: np.ndarray, version: int = 3, **kw: Any) -> Path:
-    """Write ``image`` as a DM3 (``version=3``) or DM4 file with the tags of :func:`dm_image_tags`."""
-    body = _group(dm_image_tags(image, **kw), version)
+def write_dm(path: Path, image: np.ndarray, version: int = 3, *,
+             image_tags: Optional[dict[str, Any]] = None, **kw: Any) -> Path:
+    """Write ``image`` as a DM3 (``version=3``) or DM4 file with the tags of :func:`dm_image_tags`
+    (and ``image_tags`` added to the image's ``ImageTags``, e.g. a huge tag tree)."""
+    tags = dm_image_tags(image, **kw)
+    tags["ImageList"][" "]["ImageTags"].update(image_tags or {})
+    body = _group(tags, version)
     L = _length(version)
     data = body + b"\x00" * 8
     header = struct.pack(">i", version) + struct.pack(L, len(data) + 4) + struct.pack(">i", 1)

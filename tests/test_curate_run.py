@@ -5,7 +5,10 @@ counts rule; a resumed run byte-identical to an uninterrupted one."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 
 import wemd
 from tests.curate_files import write_dm, write_mrc, write_ser, write_tiff, write_velox
+from wemd import catalog
 from wemd.cli import main
 from wemd.curate import Rules, curate
 from wemd.curate.files import process_file, scan
@@ -143,6 +147,39 @@ def test_cli_info_verify_export(stem, capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "hf" / "lab_stem_96x96").iterdir()) == [
         "test-00000-of-00001.parquet", "train-00000-of-00001.parquet",
         "validation-00000-of-00001.parquet"]
+    # a fresh process knows nothing of the data home: the export alone declares the dataset
+    code = ("import numpy as np, wemd, sys; ds = wemd.load('lab_stem_96x96', 'test', source='hf', "
+            "repo=sys.argv[1]); print(len(ds), ds[0].shape, float(np.sum([d.sum() for d in ds])))")
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "hf")], capture_output=True,
+                         text=True, timeout=300, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    local = wemd.load("lab_stem_96x96", "test", root=out)
+    assert run.stdout.split()[:2] == [str(len(local)), "(96,"]
+    assert float(run.stdout.split()[-1]) == pytest.approx(float(np.sum([d.sum() for d in local])))
+
+
+def test_cli_info_and_list_show_what_a_curated_set_is(stem, capsys):
+    _, out, result, _ = stem
+    assert main(["info", "lab_stem", "--root", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "\npaper:" not in text and "method_paper: Warwick electron microscopy datasets" in text
+    counts = result.datasets["lab_stem"]
+    shares = ":".join(str(round(100 * n / sum(counts.values()))) for n in counts.values())
+    assert f"proportions: {shares} % of items by split (asked 75:10:15" in text
+    assert main(["list", "--root", str(out)]) == 0
+    listed = capsys.readouterr().out
+    for name, counts in result.datasets.items():
+        assert f"{'/'.join(map(str, counts.values()))}" in next(
+            line for line in listed.splitlines() if line.startswith(name + " ")), name
+    assert "[curated] " in listed and "stem_full " in listed
+
+
+def test_convert_a_curated_set_to_zarr(stem, tmp_path):
+    pytest.importorskip("zarr")
+    _, out, _, _ = stem
+    catalog._DECLARED.clear()  # as in a fresh process: only --root says where the set is
+    assert main(["convert", "lab_stem_96x96", str(tmp_path / "z"), "--to", "zarr", "--root", str(out)]) == 0
+    assert (tmp_path / "z" / "lab_stem_96x96" / "zarr.json").is_file()
 
 
 def test_verify_finds_a_tampered_item(stem, tmp_path, capsys):

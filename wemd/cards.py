@@ -71,7 +71,9 @@ def front_matter(spec: DatasetSpec) -> dict:
                                     for s in spec.splits]}],
         "wemd": {"name": spec.name, "catalog_version": catalog.CATALOG_VERSION,
                  "splits": dict(spec.splits), "item_shape": list(spec.item_shape) if spec.item_shape else None,
-                 "dtype": spec.dtype, "layouts": list(spec.layouts)},
+                 "dtype": spec.dtype, "layouts": list(spec.layouts),
+                 # a curated set's whole declaration, so a fresh process can load its export
+                 **({"curated": catalog.declaration(spec)} if curated else {})},
     }
 
 

@@ -247,18 +247,69 @@ def _find_declared(name: str, root: Optional[Any]) -> Optional[DatasetSpec]:
     return _DECLARED.get(name)
 
 
+def declared_in(root: Optional[Any] = None) -> tuple[list[DatasetSpec], list[str]]:
+    """The curated datasets whose folders are in the data home ``root`` (by name), and one line
+    per folder that looks curated but whose manifest is unusable (what is wrong with it)."""
+    from wemd.errors import WEMDError
+    from wemd.home import data_home
+    from wemd.manifest import MANIFEST_NAME
+
+    home = data_home(root)
+    found, bad = [], []
+    folders = sorted(p for p in home.iterdir() if p.is_dir()) if home.is_dir() else []
+    for folder in folders:
+        if not (DECLARED_NAME.match(folder.name) and (folder / MANIFEST_NAME).is_file()):
+            continue
+        try:
+            spec = _find_declared(folder.name, home)
+        except WEMDError as exc:
+            bad.append(f"{folder.name}: {exc}")
+            continue
+        if spec is not None and spec.declared_at == str(folder):
+            found.append(spec)
+    return found, bad
+
+
 def declared_spec(manifest: Any, folder: Any) -> DatasetSpec:
     """The catalog entry a curated dataset's manifest declares, checked field by field (the
     manifest is input like any other: a bad entry is a ManifestError naming the field)."""
+    return _checked_spec(manifest.dataset, manifest.spec, manifest.splits,
+                         manifest.description, f"{folder}/wemd.json", str(folder))
+
+
+def declaration(spec: DatasetSpec) -> dict[str, Any]:
+    """What a curated dataset's export carries so that another process can declare it."""
+    return {"family": spec.family, "description": spec.description, "splits": dict(spec.splits),
+            "item_shape": list(spec.item_shape) if spec.item_shape else None, "dtype": spec.dtype,
+            "layouts": list(spec.layouts), "partition": spec.partition,
+            "derived_from": spec.derived_from, "notes": list(spec.notes)}
+
+
+def declare_exported(name: str, entry: dict[str, Any], where: Any) -> DatasetSpec:
+    """Declare a curated dataset from its HF export's card entry (``wemd_exports``), for
+    ``source="hf"`` in a process that never saw its folder; checked like a manifest."""
     from wemd.errors import ManifestError
 
-    raw, where = manifest.spec, f"{folder}/wemd.json"
+    raw = (entry.get("dataset") or {}).get("curated") if isinstance(entry.get("dataset"), dict) else None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{where}: the export of {name!r} declares no curated dataset (no "
+                            f"dataset.curated block); re-export it with `wemd export-hf {name} DIR "
+                            "--root HOME`.")
+    _DECLARED[name] = _checked_spec(name, raw, raw.get("splits"), None, f"{where}/README.md", str(where))
+    return _DECLARED[name]
+
+
+def _checked_spec(dataset: str, raw: Any, splits: Any, description: Optional[str], where: str,
+                  declared_at: Optional[str]) -> DatasetSpec:
+    from wemd.errors import ManifestError
 
     def bad(key: str, want: str) -> ManifestError:
         return ManifestError(f"{where}: spec.{key} must be {want}; rerun `wemd curate` to rewrite it.")
 
-    if not DECLARED_NAME.match(manifest.dataset) or manifest.dataset in CATALOG:
-        raise ManifestError(f"{where}: {manifest.dataset!r} cannot name a curated dataset (lower-case "
+    if not isinstance(raw, dict):
+        raise bad("", "an object")
+    if not isinstance(dataset, str) or not DECLARED_NAME.match(dataset) or dataset in CATALOG:
+        raise ManifestError(f"{where}: {dataset!r} cannot name a curated dataset (lower-case "
                             "letters, digits and '_', not a published dataset's name).")
     if raw.get("family") not in DECLARED_FAMILIES:
         raise bad("family", f"one of {DECLARED_FAMILIES}")
@@ -277,14 +328,15 @@ def declared_spec(manifest: Any, folder: Any) -> DatasetSpec:
     notes = raw.get("notes", [])
     if not (isinstance(notes, list) and all(isinstance(n, str) and len(n) < 2000 for n in notes)):
         raise bad("notes", "a list of short texts")
-    splits = manifest.splits or {}
-    if not splits or set(splits) - set(SPLIT_ORDER):
+    splits = splits or {}
+    if not (isinstance(splits, dict) and splits and not set(splits) - set(SPLIT_ORDER) and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in splits.values())):
         raise ManifestError(f"{where}: a curated dataset needs 'splits' counts for train, val, test.")
-    description = str(raw.get("description") or manifest.description or manifest.dataset)[:300]
-    return DatasetSpec(name=manifest.dataset, family=raw["family"], description=description,
+    description = str(raw.get("description") or description or dataset)[:300]
+    return DatasetSpec(name=dataset, family=raw["family"], description=description,
                        splits=dict(splits), item_shape=tuple(shape) if shape else None,
                        dtype="float32", layouts=tuple(layouts), partition="contiguous",
-                       derived_from=derived, notes=tuple(notes), declared_at=str(folder))
+                       derived_from=derived, notes=tuple(notes), declared_at=declared_at)
 
 
 def datasets() -> dict[str, str]:

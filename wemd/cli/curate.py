@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from wemd.curate.pool import FILE_TIMEOUT_S
 from wemd.curation import CROP_SIZE, MIN_COUNTS_PER_PIXEL, SMALL_SIZE, TEM_SIZE
 
 
@@ -41,12 +42,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     par.add_argument("--workers", type=int, default=1, help="processes reading files")
     par.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="a Dask scheduler (tcp://HOST:8786) whose workers see SRC and --out")
+    p.add_argument("--file-timeout", type=float, default=FILE_TIMEOUT_S, metavar="SECONDS",
+                   help="with --workers 2 or more: a file still being read after this long is "
+                        "rejected and its worker replaced (a reader that hangs never stalls the run)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_curate)
 
 
 def _curate(args: argparse.Namespace) -> int:
     from wemd.curate import Rules, curate, parse_proportions
+    from wemd.curate.report import proportions_text
     from wemd.errors import WEMDError
 
     if args.workers < 1:
@@ -61,13 +66,16 @@ def _curate(args: argparse.Namespace) -> int:
                   stacks=args.stacks, group_by=args.group_by,
                   proportions=tuple(parse_proportions(args.proportions).values()))
     result = curate(args.src, args.out, args.name, rules, workers=args.workers,
-                    scheduler=args.scheduler, progress=not args.quiet)
+                    scheduler=args.scheduler, progress=not args.quiet,
+                    file_timeout=args.file_timeout)
     print(f"read {result.files} file(s) ({result.reused} from an earlier run), rejected "
           f"{len(result.rejected)}, dropped {len(result.dropped)} frame(s) or signal(s), joined "
           f"{result.duplicates} duplicate image set(s) into one split each")
     for name, counts in result.datasets.items():
         split_text = ", ".join(f"{s} {n}" for s, n in counts.items())
         print(f"  {name:<28} {split_text}   ->  {result.out / name}")
+    first = next(iter(result.datasets.values()))
+    print(f"  {proportions_text(first, rules.proportions)}")
     for r in result.rejected[:20]:
         print(f"  rejected {r['path']}: {r['reason']}")
     if len(result.rejected) > 20:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from wemd.cli._args import add_data_options, built_root, data_root
+from wemd.cli._args import add_data_options, add_root, built_root, data_root
 
 #: Sources of the commands that look at one dataset folder.
 FOLDER_SOURCES = ("local", "synthetic")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="every dataset with a one-line description")
+    p = sub.add_parser("list", help="every dataset with a one-line description, and the datasets "
+                                    "curated from a lab's files (wemd curate) in the data home")
+    add_root(p)
     p.set_defaults(func=_list)
 
     p = sub.add_parser("info", help="what the catalog knows about one dataset")
@@ -46,10 +49,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _list(args: argparse.Namespace) -> int:
     from wemd import catalog
 
-    width = max(map(len, catalog.CATALOG))
-    for name, spec in catalog.CATALOG.items():
+    curated, bad = catalog.declared_in(args.root)
+    specs = list(catalog.CATALOG.values()) + curated
+    width = max(len(s.name) for s in specs)
+    for spec in specs:
         counts = "/".join(str(n) for n in spec.splits.values())
-        print(f"{name:<{width}}  {counts:<20}  {spec.description}")
+        mark = "[curated] " if spec.declared_at is not None else ""
+        print(f"{spec.name:<{width}}  {counts:<20}  {mark}{spec.description}")
+    for line in bad:
+        print(f"not listed: {line}", file=sys.stderr)
     return 0
 
 

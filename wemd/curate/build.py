@@ -24,10 +24,11 @@ import numpy as np
 from wemd.curate.chain import KINDS, Rules, variants
 from wemd.curate.files import load_arrays, process_file, scan
 from wemd.curate.partition import GROUP_BY, assign_splits, group_of, join_duplicates
+from wemd.curate.pool import FILE_TIMEOUT_S, run_pool
+from wemd.curate.table import ITEMS_TABLE
 from wemd.errors import WEMDError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
-from wemd.curate.table import ITEMS_TABLE
 CARD_NAME = "README.md"
 #: how long to wait for a Dask scheduler to answer
 CONNECT_TIMEOUT_S = 30
@@ -63,25 +64,30 @@ def check_name(name: str) -> str:
 
 
 def curate(src: Any, out: Any, name: str, rules: Rules, *, workers: int = 1,
-           scheduler: Optional[str] = None, progress: bool = True) -> CurationResult:
+           scheduler: Optional[str] = None, progress: bool = True,
+           file_timeout: float = FILE_TIMEOUT_S) -> CurationResult:
     """Curate every microscope file under ``src`` into datasets ``name``, ``name_crops``, ... in
-    the data home ``out`` (see the module docstring)."""
+    the data home ``out`` (see the module docstring). ``file_timeout``: with ``workers`` over 1,
+    a file still running after so many seconds is rejected and its worker replaced."""
     check_name(name)
     if rules.kind not in KINDS:
         raise WEMDError(f"--kind must be one of {', '.join(KINDS)}, not {rules.kind!r}.")
     if rules.group_by not in GROUP_BY:
         raise WEMDError(f"--group-by must be one of {', '.join(GROUP_BY)}, not {rules.group_by!r}.")
-    src, out = Path(src).expanduser().resolve(), Path(out).expanduser()
+    # absolute: Dask workers run in folders of their own
+    src, out = Path(src).expanduser().resolve(), Path(out).expanduser().resolve()
     if not src.is_dir():
         raise WEMDError(f"{src} is not a folder: give the folder that holds the microscope files.")
     out.mkdir(parents=True, exist_ok=True)
-    if out.resolve().is_relative_to(src):
+    if out.is_relative_to(src):
         raise WEMDError(f"--out {out} is inside the input folder {src}: its datasets would be read "
                         "as input on the next run; choose a folder outside it.")
     cache = out / ".curate" / name / "files"
     cache.mkdir(parents=True, exist_ok=True)
     rels, refused = scan(src)
-    summaries = run_jobs(str(src), rels, rules, str(cache), workers, scheduler, progress)
+    if not file_timeout > 0:
+        raise WEMDError(f"--file-timeout must be a positive number of seconds, not {file_timeout}.")
+    summaries = run_jobs(str(src), rels, rules, str(cache), workers, scheduler, progress, file_timeout)
     summaries.sort(key=lambda s: s["path"])
     return assemble(name, rules, src, out, cache, summaries, refused)
 
@@ -89,8 +95,10 @@ def curate(src: Any, out: Any, name: str, rules: Rules, *, workers: int = 1,
 # ---------------------------------------------------------------------------- running the files
 
 def run_jobs(src: str, rels: list[str], rules: Rules, cache: str, workers: int,
-             scheduler: Optional[str], progress: bool) -> list[dict[str, Any]]:
-    """Every file's summary: in this process (``workers`` 1), a process pool, or a Dask cluster."""
+             scheduler: Optional[str], progress: bool, file_timeout: float = FILE_TIMEOUT_S
+             ) -> list[dict[str, Any]]:
+    """Every file's summary: in this process (``workers`` 1), worker processes that are stopped
+    after ``file_timeout`` seconds on one file, or a Dask cluster."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(rels), desc="curate", unit="file", disable=not progress)
@@ -104,28 +112,13 @@ def run_jobs(src: str, rels: list[str], rules: Rules, cache: str, workers: int,
         if scheduler:
             _on_dask(scheduler, src, rels, rules, cache, finished)
         elif workers > 1 and len(rels) > 1:
-            _on_pool(workers, src, rels, rules, cache, finished)
+            run_pool(workers, src, rels, rules, cache, finished, file_timeout)
         else:
             for rel in rels:
                 finished(process_file(src, rel, rules, cache))
     finally:
         bar.close()
     return done
-
-
-def _on_pool(workers: int, src: str, rels: list[str], rules: Rules, cache: str,
-             finished: Callable[[dict], None]) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn, not fork: a forked copy of a process with running threads can deadlock
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        futures = [pool.submit(process_file, src, rel, rules, cache) for rel in rels]
-        for fut in as_completed(futures):
-            finished(fut.result())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _on_dask(address: str, src: str, rels: list[str], rules: Rules, cache: str,
@@ -203,7 +196,8 @@ def assemble(name: str, rules: Rules, src: Path, out: Path, cache: Path,
                                             ordered, provenance)
     return CurationResult(made, files=len(summaries),
                           reused=sum(1 for s in summaries if s.get("reused")), rejected=rejected,
-                          dropped=dropped, duplicates=len(dups), out=out)
+                          dropped=dropped, duplicates=len({tuple(d["items"]) for d in dups}),
+                          out=out)
 
 
 def _item_arrays(ordered: list[dict], cache: Path, variant: str) -> Iterable[tuple[dict, list[np.ndarray]]]:

@@ -84,8 +84,7 @@ def process_file(src: str, rel: str, rules: Rules, cache: str) -> dict[str, Any]
     if done is not None:
         return done | {"reused": True}
     path = Path(src) / rel
-    summary: dict[str, Any] = {"format": CACHE_FORMAT, "key": key, "path": rel,
-                               "size": path.stat().st_size, "status": "ok", "frames": []}
+    summary = _summary(path, rel, key)
     arrays: dict[str, np.ndarray] = {}
     try:
         summary["sha256"] = sha256_file(path)
@@ -107,6 +106,17 @@ def process_file(src: str, rel: str, rules: Rules, cache: str) -> dict[str, Any]
                 np.savez(fh, **arrays)
     write_json(Path(cache) / f"{key}.json", summary)
     return summary | {"reused": False}
+
+
+def _summary(path: Path, rel: str, key: str) -> dict[str, Any]:
+    return {"format": CACHE_FORMAT, "key": key, "path": rel, "size": path.stat().st_size,
+            "status": "ok", "frames": []}
+
+
+def failed(src: str, rel: str, rules: Rules, reason: str) -> dict[str, Any]:
+    """The summary of a file whose worker was stopped or died (not cached: a rerun tries again)."""
+    return _summary(Path(src) / rel, rel, cache_key(Path(src), rel, rules)) | {
+        "status": "rejected", "reason": reason, "reused": False}
 
 
 def load_arrays(cache: Path, key: str, variant: str) -> dict[int, np.ndarray]:

@@ -94,6 +94,12 @@ def read_frames(path: Path, *, stacks: str = "split", max_data_bytes: int = MAX_
     return frames, skipped
 
 
+def import_readers() -> None:
+    """Import every reader now (a worker does, before its first file's time limit starts)."""
+    for plugin in sorted(set(PLUGINS.values())):
+        importlib.import_module(plugin)
+
+
 def _open(path: Path, plugin: str, lazy: bool) -> list[dict]:
     """rosettasciio's signal dictionaries (``lazy``: headers only, pixels on demand)."""
     reader: Callable[..., list[dict]] = importlib.import_module(plugin).file_reader

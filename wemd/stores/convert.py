@@ -32,7 +32,7 @@ def convert(name: str, out: PathLike, to: str = "zarr", *, split: Optional[str] 
     codec = codec or DEFAULT_CODEC[to]
     if codec not in codecs:  # before anything is read
         raise StoreError(f"unknown {to} codec {codec!r}; choose one of {', '.join(codecs)}")
-    spec = catalog.get(name)
+    spec = catalog.get(name, root)  # root: where a curated dataset is declared
     if spec.dtype == "str":
         raise StoreError(f"{name} holds text (CIFs), not arrays: it has no {to} store; read it "
                          "with wemd.load.")
