@@ -44,7 +44,10 @@ document.querySelectorAll('table.sortable th').forEach(function (th) {
 _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px}"
         "th{cursor:pointer;background:#eee}tr.ref td{color:#666;font-style:italic}"
-        "img{max-width:48%;margin:4px}.warn{color:#a40}")
+        "img{max-width:48%;margin:4px}.warn{color:#a40}"
+        ".badge{border-radius:4px;padding:1px 6px;font-size:.85em;white-space:nowrap;"
+        "background:#ddd;color:#333}.v-model_re-run_on_server{background:#1a7f37;color:#fff}"
+        ".v-predictions_scored_on_server{background:#0969da;color:#fff}")
 
 
 def _stat(s: Optional[dict[str, Any]]) -> tuple[str, str]:
@@ -86,10 +89,17 @@ def html_tables(task: Task, board: Board) -> list[str]:
         warn = ' class="warn"' if title.startswith("Synthetic") else ""
         body += [f"<h3{warn}>{html.escape(title)}</h3>", '<table class="sortable"><thead><tr>'
                  + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"]
-        body += [f"<tr{cls}>" + "".join(f'<td data-v="{html.escape(v)}">{html.escape(t)}</td>'
-                                        for t, v in row) + "</tr>" for row in rows]
+        body += [f"<tr{cls}>" + "".join(f'<td data-v="{html.escape(v)}">{_cell(h, t)}</td>'
+                                        for h, (t, v) in zip(header, row)) + "</tr>" for row in rows]
         body.append("</tbody></table>")
     return body
+
+
+def _cell(column: str, text: str) -> str:
+    """A cell's escaped text; a verification level as a badge coloured by its level."""
+    if column != "verification" or not text:
+        return html.escape(text)
+    return f'<span class="badge v-{_slug(text)}">{html.escape(text)}</span>'
 
 
 def html_page(title: str, body: list[str]) -> str:

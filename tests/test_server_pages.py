@@ -10,6 +10,7 @@ import pytest
 from tests.server_fixtures import N, PARAMS, TASK, Server, board_home, write_predictions  # noqa: F401
 from tests.test_first_hour_board import _COLUMN_JS, _is_sorted
 from wemd.leaderboard import Client
+from wemd.leaderboard import references as refs
 from wemd.leaderboard.server.interop import import_records
 from wemd.leaderboard.server.scoring import SCORED, SELF_REPORTED
 
@@ -64,6 +65,11 @@ def test_task_page_escapes_badges_sections_and_sorts_each_table(server, browser_
     assert tab.evaluate("window.pwned") is None and tab.locator("td img").count() == 0
     assert all(SCORED in row for row in first)
     assert SELF_REPORTED in tables.nth(1).inner_text()
+    badges = tab.locator("td span.badge")  # levels are badges, each level its own colour
+    assert set(badges.all_inner_texts()) == {SCORED, SELF_REPORTED, refs.STATUS}
+    colours = {t: badges.filter(has_text=t).first.evaluate("e => getComputedStyle(e).backgroundColor")
+               for t in (SCORED, SELF_REPORTED)}
+    assert colours[SCORED] != colours[SELF_REPORTED]
     assert tab.evaluate("Array.from(document.images).map(i => i.naturalWidth > 0)") == [True, True]
     header = tables.nth(0).locator("thead th").all_inner_texts()
     assert _is_sorted(tab.evaluate(_COLUMN_JS, [0, header.index("mse_x1000")]), True)  # best first
