@@ -126,6 +126,23 @@ def printable_name(path: Union[str, os.PathLike]) -> str:
     return os.fsencode(Path(path).name).decode("utf-8", "backslashreplace")
 
 
+def structure_block(blocks: Sequence[Any], source: str) -> tuple[Any, Optional[str]]:
+    """The one data block of a CIF that holds atom sites, and its journal: the block's own, else
+    that of a block without sites (IUCr journals put it in ``data_global``). A CIF of several
+    structures is refused (:class:`CIFError`): its items would share one id."""
+    if not blocks:
+        raise CIFError(source, "no data_ block: not a CIF")
+    if len(blocks) == 1:
+        return blocks[0], journal_of(blocks[0])
+    sites = [i for i, b in enumerate(blocks) if len(b.find_values("_atom_site_fract_x"))]
+    if len(sites) != 1:
+        raise CIFError(source, f"{len(blocks)} data blocks, {len(sites)} with atom sites: one "
+                               "structure per CIF file is read; split the file by data_ block")
+    block = blocks[sites[0]]
+    others = (journal_of(b) for i, b in enumerate(blocks) if i != sites[0])
+    return block, journal_of(block) or next(filter(None, others), None)
+
+
 def read_cif(path: Union[str, os.PathLike],
              split_of: Callable[[Optional[str]], str] = journal_split) -> Crystal:
     """Read one CIF into a P1 :class:`Crystal`, or raise :class:`CIFError` with the reason.
@@ -147,10 +164,12 @@ def read_cif(path: Union[str, os.PathLike],
     except UnsafeNameError as exc:
         raise CIFError(source, f"{exc} Rename the file.") from None
     try:
-        block = gemmi.cif.read_string(path.read_bytes()).sole_block()
+        block, journal = structure_block(list(gemmi.cif.read_string(path.read_bytes())), source)
         small = gemmi.make_small_structure_from_block(block)
     except OSError as exc:
         raise CIFError(source, f"cannot read the file ({exc.strerror or exc})") from exc
+    except CIFError:
+        raise
     except (RuntimeError, ValueError, IndexError) as exc:
         raise CIFError(source, f"unreadable CIF ({exc})") from exc
 
@@ -158,7 +177,6 @@ def read_cif(path: Union[str, os.PathLike],
         raw = block.find_value(tag)
         return gemmi.cif.as_string(raw) if raw not in (None, "?", ".") else None
 
-    journal = journal_of(block)
     cod_id = value("_cod_database_code")
     name = cod_id or path.stem
     try:
