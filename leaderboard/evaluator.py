@@ -232,8 +232,8 @@ def _check_layout(task: Task, shape: tuple[int, ...], dtype: np.dtype, count: in
 def _check_count(task: Task, got: int, count: int) -> None:
     if got != count:
         raise EvaluationInputError(task, f"Got {got} predictions but the task has {count} "
-                                         f"instances; pass n={got} to score a different "
-                                         "(non-default) number.")
+                                         f"instances; pass n={got} (`--n {got}`) to score a "
+                                         "different (non-standard) number.")
 
 
 def _check_ids(task: Task, shape: tuple[int, ...], dtype: np.dtype, count: int) -> None:

@@ -65,6 +65,7 @@ def test_exported_reference_network_is_rerun_on_the_server(server, run_dir, boar
         assert final["status"] == "done", final
         [entry] = [e for e in c.entries(TASK) if e["entry_id"] == final["entry_id"]]
     assert entry["verification"] == MODEL_RERUN
+    assert not list(server.data.rglob("inputs*/*.npz"))  # a non-standard input set is not kept
     net, _ = build_from_checkpoint(run / "seed0" / "model.pt")
     task = get_task(TASK, **PARAMS)
     local = score(net, task, task.open(root=board_home[0]), N, "local", progress=False)

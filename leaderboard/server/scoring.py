@@ -75,7 +75,7 @@ class Scorer:
         with tempfile.TemporaryDirectory(prefix="job-", dir=store.folder / "tmp") as tmp:
             for k, sha in enumerate(job["files"]):
                 if job["mode"] == "model":
-                    preds = run_model(store.path(sha), self.inputs(task, ds, job["n"]),
+                    preds = run_model(store.path(sha), self.inputs(task, ds, job["n"], Path(tmp)),
                                       Path(tmp) / f"{k}.npy", timeout=self.cfg.model_timeout,
                                       memory=self.cfg.model_memory)
                 else:
@@ -91,11 +91,17 @@ class Scorer:
         return {"id": entry_id(record), "submission_id": job["id"], "task": task.name,
                 "verification": level, "record": record, "created": time.time()}
 
-    def inputs(self, task: Any, ds: Any, n: Optional[int]) -> Path:
-        """The task's fixed inputs on this server's data, written once and then reused."""
+    def inputs(self, task: Any, ds: Any, n: Optional[int], tmp: Path) -> Path:
+        """The task's fixed inputs on this server's data. Only the standard protocol's full set
+        is cached (written once, then reused); any other parameters or ``n`` are written into
+        the job's ``tmp`` folder and dropped with it, so submitters cannot fill the disk with
+        one cached input set per variant."""
         count = task.n_instances(ds, n)
-        key = task.fingerprint(ds, count).split(":")[1][:32]
-        path = self.cfg.data / "inputs" / f"{key}.npz"
+        if task.standard and count == task.n_instances(ds):
+            key = task.fingerprint(ds, count).split(":")[1][:32]
+            path = self.cfg.data / "inputs" / f"{key}.npz"
+        else:
+            path = tmp / "inputs.npz"
         if not path.is_file():
             write_inputs(task, path, ds=ds, n=count, progress=False)
         return path
