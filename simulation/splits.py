@@ -128,11 +128,11 @@ def read_split_map(path: Union[str, os.PathLike], valid: tuple[str, ...]) -> tup
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_MAP_BYTES:
-            raise SplitRuleError(f"--split-map {path}: {size:,} bytes, over the {MAX_MAP_BYTES:,} "
-                                 f"byte limit for a journal map")
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # read at most the limit: a device or pipe never ends
+            raw = handle.read(MAX_MAP_BYTES + 1)
+        if len(raw) > MAX_MAP_BYTES:
+            raise SplitRuleError(f"--split-map {path}: over the {MAX_MAP_BYTES:,} byte limit "
+                                 "for a journal map")
     except OSError as exc:
         raise SplitRuleError(f"--split-map {path}: cannot read it ({exc.strerror or exc})") from None
     try:

@@ -192,5 +192,9 @@ def test_oversized_and_missing_split_maps_are_refused(tmp_path):
         make_split_rule(VARIANT, "journal", big)
     with pytest.raises(SplitRuleError, match="cannot read"):
         make_split_rule(VARIANT, "journal", tmp_path / "absent.json")
+    with pytest.raises(SplitRuleError, match="byte limit"):  # endless: read up to the limit
+        make_split_rule(VARIANT, "journal", "/dev/zero")
+    with pytest.raises(SplitRuleError, match="cannot read"):
+        make_split_rule(VARIANT, "journal", tmp_path)  # a folder
     with pytest.raises(SplitRuleError, match="cannot be combined"):
         make_split_rule(VARIANT, "structure", big)
