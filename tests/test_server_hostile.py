@@ -3,6 +3,7 @@ fails with a reason naming the problem, nothing half-written is kept, the server
 
 import io
 import zipfile
+import zlib
 
 import httpx
 import numpy as np
@@ -146,6 +147,8 @@ def test_oversize_uploads_are_refused_while_streaming(server, tmp_path):
     ({"files": ["../" * 20 + "etc/passwd"]}, "not a sha256"),
     ({"files": ["0" * 64]}, "is not on this board"),
     ({"method": "a\nb"}, "printable"),
+    ({"method": "gpj.\u202eexe"}, "printable"),  # a right-to-left override spoofs the name
+    ({"params": {"dose_bins": ["a", [1]]}}, "list of finite numbers"),
     ({"params": {"crop": "huge"}}, "Task"),
     ({"seeds": [0, 1]}, "seeds must be"),
     ({"n": -3}, "positive integer"),
@@ -153,7 +156,7 @@ def test_oversize_uploads_are_refused_while_streaming(server, tmp_path):
     ({"kind": "learned"}, ">= 3 seeds"),
 ])
 def test_malformed_submissions_are_refused_with_400(server, board_home, tmp_path, change, why):
-    token = server.token(f"bad-{why[:8].replace(' ', '_').replace('>', 'gt')}-{len(change)}")
+    token = server.token(f"bad-{zlib.crc32(repr(change).encode())}")
     with Client(server.url, token=token) as c:
         sha = c.upload(write_predictions(tmp_path / "p.npz", board_home[1]))
         body = {"task": TASK, "method": "m", "files": [sha], "n": N, "params": PARAMS} | change
@@ -188,6 +191,16 @@ def test_a_submission_may_name_only_uploads_of_its_own_token(server, board_home,
     with Client(server.url, token=token) as bob:  # sending the same bytes oneself is fine
         assert bob.upload(preds) == sha
         assert bob.submit(TASK, preds, method="copied", n=N, params=PARAMS)["status"] == "queued"
+
+
+def test_ids_from_the_user_stay_inside_their_url_segment(server):
+    with Client(server.url) as c:
+        for hostile in ("../entries", "../../tasks", "x?y#z"):
+            with pytest.raises(ServerError, match="404") as err:
+                c.status(hostile)
+            assert err.value.status == 404
+        with pytest.raises(ServerError, match="404"):  # not the listing of every entry
+            c.entries("../../entries")
 
 
 def test_guessing_tokens_is_held_up_per_address(server):

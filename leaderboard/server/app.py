@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from typing import Any, Optional
 
 import sqlalchemy as sa
@@ -194,7 +195,7 @@ def _check_submission(body: Any, cfg: Config, store: Store) -> dict[str, Any]:
         raise bad(f"Task: {exc}") from None
     method = body.get("method")
     if (not isinstance(method, str) or not 0 < len(method) <= 200
-            or any(ord(c) < 32 or ord(c) == 127 for c in method)):
+            or any(unicodedata.category(c)[0] == "C" for c in method)):  # controls, bidi overrides
         raise bad("method must be a name of 1 to 200 printable characters (--method NAME).")
     mode = body.get("mode", "predictions")
     if mode not in ("predictions", "model"):
@@ -246,6 +247,9 @@ def _check_param(key: str, value: Any, default: Any) -> None:
     if kind(value) != kind(default) or (type(default) is int and type(value) is not int):
         raise ValueError(f"parameter {key} must be a {type(default).__name__} like its default "
                          f"{default!r}, not {str(value)[:40]!r}")
+    if kind(default) == "list" and not all(kind(v) == "number" and abs(v) < float("inf")
+                                           for v in value):
+        raise ValueError(f"parameter {key} must be a list of finite numbers like {default!r}")
     if kind(default) == "number" and (value != value or abs(value) == float("inf")
                                       or (default > 0 and value <= 0)):
         raise ValueError(f"parameter {key} must be a positive finite number, not {value!r}")

@@ -11,6 +11,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
+from urllib.parse import quote
 
 from wemd.errors import WEMDError
 
@@ -91,7 +92,7 @@ class Client:
         return self._call("POST", "/submissions", json=body)
 
     def status(self, submission: str) -> dict[str, Any]:
-        return self._call("GET", f"/submissions/{submission}")
+        return self._call("GET", f"/submissions/{quote(submission, safe='')}")
 
     def wait(self, submission: str, timeout: float = 600.0, poll: float = 0.5) -> dict[str, Any]:
         """The submission's status once it is done or failed (ServerError after ``timeout``)."""
@@ -105,7 +106,7 @@ class Client:
             time.sleep(poll)
 
     def entries(self, task: Optional[str] = None) -> list[dict[str, Any]]:
-        return self._call("GET", f"/tasks/{task}/entries" if task else "/entries")
+        return self._call("GET", f"/tasks/{quote(task, safe='')}/entries" if task else "/entries")
 
     def board(self, task: Optional[str] = None) -> Any:
         """The server's entries as a board (``table``, ``to_frame``, ``render``)."""
