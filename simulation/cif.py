@@ -52,6 +52,8 @@ DENSITY_RANGE = (0.002, 0.35)
 #: Longest crystal name (bytes): names become parts of output file names such as
 #: ``{index}-{name}.json``, which must stay under the file system's 255 bytes.
 MAX_CRYSTAL_NAME_BYTES = 200
+#: Largest CIF read (the largest COD entries are a few MB).
+MAX_CIF_BYTES = 50_000_000
 #: Origin-free structure hashing compares (atoms of the rarest kind) x (atoms) positions: ~1 s
 #: at this bound (2000 x 2000); beyond it a cell is hashed with its origin as written.
 MAX_HASH_PAIRS = 4_000_000
@@ -164,7 +166,14 @@ def read_cif(path: Union[str, os.PathLike],
     except UnsafeNameError as exc:
         raise CIFError(source, f"{exc} Rename the file.") from None
     try:
-        block, journal = structure_block(list(gemmi.cif.read_string(path.read_bytes())), source)
+        if not path.is_file():  # opening a pipe would wait for a writer; a device never ends
+            raise CIFError(source, "not a regular file (a folder, pipe or device)")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CIF_BYTES + 1)
+        if len(raw) > MAX_CIF_BYTES:
+            raise CIFError(source, f"over {MAX_CIF_BYTES:,} bytes, more than any crystal "
+                                   "structure CIF needs; not read")
+        block, journal = structure_block(list(gemmi.cif.read_string(raw)), source)
         small = gemmi.make_small_structure_from_block(block)
     except OSError as exc:
         raise CIFError(source, f"cannot read the file ({exc.strerror or exc})") from exc

@@ -6,6 +6,7 @@ under two ids, and hostile journal fields and split maps."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ import pytest
 from wemd import catalog
 from wemd.journals import MAX_JOURNAL_CHARS
 from wemd.loaders.layouts import read_cif_journal
-from wemd.simulation.cif import CIFError, read_cif, structure_hash
+from wemd.simulation.cif import MAX_CIF_BYTES, CIFError, read_cif, structure_hash
 from wemd.simulation.examples import EXAMPLES, cif_text, write_example_cifs
 from wemd.simulation.protocol import QUICK_OVERRIDES
 from wemd.simulation.runner import SimulationRunError, simulate_dataset
@@ -268,3 +269,18 @@ def test_unknown_split_in_a_map_is_refused_before_any_work(cifs, tmp_path):
     with pytest.raises(SplitRuleError, match="not a split of this variant"):
         _run(cifs, tmp_path / "out", split_map=mapping)
     assert not (tmp_path / "out").exists()
+
+
+def test_pipes_devices_and_huge_files_among_the_cifs_are_failures_not_hangs(tmp_path):
+    folder = tmp_path / "cifs"
+    write_example_cifs(folder, ["Si"])
+    os.mkfifo(folder / "pipe.cif")  # opening it would wait for a writer forever
+    (folder / "zero.cif").symlink_to("/dev/zero")  # reading it would never end
+    with open(folder / "huge.cif", "wb") as handle:
+        handle.truncate(MAX_CIF_BYTES + 1)
+    summary = _run(folder, tmp_path / "out")
+    assert summary["splits"] == {"train": 1}
+    reasons = {f["cif"]: f["reason"] for f in summary["failures"]}
+    assert len(reasons) == 3 and "over 50,000,000 bytes" in reasons["huge.cif"]
+    assert reasons["pipe.cif"] == "not a regular file (a folder, pipe or device)"
+    assert "not a regular file" in reasons["zero"]  # the run names resolved paths
