@@ -125,3 +125,37 @@ def test_stats_in_a_script_without_a_main_guard_says_so(home, tmp_path):
                          timeout=180, env={**os.environ, "WEMD_HOME": str(home)})
     assert run.returncode != 0
     assert 'if __name__ == "__main__":' in run.stderr and "scheduler=None" in run.stderr
+
+
+def test_the_chunk_cache_hands_out_copies_and_hashes_each_item_once(home, monkeypatch):
+    import wemd.stores.common as common
+
+    make_dataset("stem_96x96", home, {"train": 4, "val": 2, "test": 40})
+    convert("stem_96x96", home / "out", "zarr", progress=False)
+    native = wemd.load("stem_96x96", "test")[:]
+    hashed = []
+    real = common.data_digest
+    monkeypatch.setattr(common, "data_digest", lambda item: hashed.append(1) or real(item))
+    ds = wemd.load("stem_96x96", "test", source="zarr", url=home / "out")
+    first = ds[:]
+    first[:] = -1  # the caller's copy, not the cache
+    assert np.array_equal(ds[:], native) and np.array_equal(ds[[39, 3, 3, 17]], native[[39, 3, 3, 17]])
+    assert np.array_equal(np.stack(list(ds)), native)
+    assert len(hashed) == 40  # each item checked once while its chunk stays cached
+    small = wemd.load("stem_96x96", "test", source="zarr", url=home / "out", cache_mb=0)
+    assert np.array_equal(small[5:30], native[5:30]) and np.array_equal(small[7], native[7])
+    with pytest.raises(StoreError, match="cache_mb"):
+        wemd.load("stem_96x96", "test", source="zarr", url=home / "out", cache_mb=-1)
+
+
+def test_a_damaged_item_in_a_cached_chunk_fails_every_time(home):
+    from wemd.errors import CorruptFileError
+
+    make_dataset("stem_96x96", home, {"train": 4, "val": 2, "test": 40})
+    convert("stem_96x96", home / "out", "hdf5", codec="none", progress=False)
+    tamper_hdf5(home / "out" / "stem_96x96.h5", "test")
+    ds = wemd.load("stem_96x96", "test", source="hdf5", url=home / "out")
+    assert np.array_equal(ds[1], wemd.load("stem_96x96", "test")[1])  # its chunk is cached now
+    for _ in range(2):
+        with pytest.raises(CorruptFileError, match="item 0"):
+            ds[0:3]

@@ -25,7 +25,8 @@ from wemd import catalog
 from wemd.errors import CorruptFileError, require
 from wemd.home import PathLike
 from wemd.stores.common import (ItemIndex, StoreError, StoreSource, check_attrs,
-                                check_fingerprint, chunking, image_chunks, manifest_of)
+                                cache_size, check_fingerprint, chunking, image_chunks,
+                                manifest_of)
 
 KIND = "hdf5"
 CODECS = ("gzip", "lzf", "none")
@@ -94,9 +95,7 @@ class H5Source(StoreSource):
         self._file: Any = None
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state["_file"] = None
-        return state
+        return {**super().__getstate__(), "_file": None}
 
     def chunk_items(self) -> int:
         return self._chunk
@@ -122,7 +121,8 @@ def open_h5(path: Path) -> Any:
 
 
 def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
-              val_fold: Optional[int] = None, url: Optional[PathLike] = None) -> Any:
+              val_fold: Optional[int] = None, url: Optional[PathLike] = None,
+              cache_mb: Optional[float] = None) -> Any:
     """``wemd.load(name, split, source="hdf5", url="OUT/NAME.h5")``: one split of an HDF5 store
     (``url="OUT"``, the folder convert wrote into, means ``OUT/NAME.h5``)."""
     from wemd.api import dataset_from_index
@@ -159,6 +159,7 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
             src._file = f
             src.index = src.read_index()
             check_fingerprint(spec, s, src, attrs)
+            src.cache_bytes = cache_size(cache_mb)
             src._file = None  # this handle closes here; each process reopens the file
             sources[s] = src
     return dataset_from_index(spec, split, path, SplitIndex(sources, []), attrs["provenance"],

@@ -31,7 +31,8 @@ from wemd import catalog
 from wemd.errors import require
 from wemd.home import PathLike
 from wemd.stores.common import (Chunking, ItemIndex, StoreError, StoreSource, check_attrs,
-                                check_fingerprint, chunking, image_chunks, manifest_of)
+                                cache_size, check_fingerprint, chunking, image_chunks,
+                                manifest_of)
 
 KIND = "zarr"
 CODECS = ("zstd", "blosc-zstd", "gzip", "none")
@@ -181,11 +182,10 @@ class ZarrSource(StoreSource):
         super().__init__(spec, index, where, split, batch)
         self.url, self.timeout, self._chunk = url, timeout, chunk
         self._group: Any = None
+        self._items: Any = None
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state["_group"] = None
-        return state
+        return {**super().__getstate__(), "_group": None, "_items": None}
 
     def read_fix(self) -> str:
         return f"if the store is remote check that it answers, else {super().read_fix()}"
@@ -199,7 +199,11 @@ class ZarrSource(StoreSource):
         return self._group
 
     def _open(self, what: str) -> Any:
-        return self._sub()[what]
+        if what != "items":
+            return self._sub()[what]
+        if self._items is None:  # opening costs a metadata read: once per process
+            self._items = self._sub()[what]
+        return self._items
 
     def chunk_items(self) -> int:
         return self._chunk
@@ -213,8 +217,11 @@ class ZarrSource(StoreSource):
 
 def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
               val_fold: Optional[int] = None, url: Optional[PathLike] = None,
-              timeout: float = DEFAULT_TIMEOUT) -> Any:
-    """``wemd.load(name, split, source="zarr", url=...)``: one split of a zarr store."""
+              timeout: float = DEFAULT_TIMEOUT, cache_mb: Optional[float] = None) -> Any:
+    """``wemd.load(name, split, source="zarr", url=...)``: one split of a zarr store.
+
+    ``cache_mb``: decoded, checked chunks each split's reader keeps (default
+    ``wemd.stores.common.CACHE_BYTES``); 0 keeps only what one read needs."""
     zarr = require("zarr", "arrays")
 
     from wemd.api import dataset_from_index
@@ -248,6 +255,7 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
                          int(chunk["batch"]), int(chunk["chunk"][0]))
         src.index = src.read_index()
         check_fingerprint(spec, s, src, attrs)
+        src.cache_bytes = cache_size(cache_mb)
         sources[s] = src
     return dataset_from_index(spec, split, where if _is_url(where) else Path(where),
                               SplitIndex(sources, []),
