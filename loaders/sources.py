@@ -197,13 +197,32 @@ class ArraySource(Source):
         return self.stop - self.start
 
     def get(self, i: int) -> np.ndarray:
-        return np.array(self.array[self.start + i])
+        return self._present(self.array[self.start + i: self.start + i + 1], i)[0]
 
     def get_many(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64)
         if len(idx) and np.all(np.diff(idx) == 1):  # contiguous: one sequential read
-            return np.array(self.array[self.start + idx[0]: self.start + idx[-1] + 1])
-        return self.array[self.start + idx]
+            return self._present(self.array[self.start + idx[0]: self.start + idx[-1] + 1],
+                                 int(idx[0]))
+        return self._present(self.array[self.start + idx], idx)
+
+    def _present(self, rows: np.ndarray, where: Any) -> np.ndarray:
+        """``rows`` as items (a copy): as stored, or, from a float64 file of the authors' (their
+        script stacked float32 pixels into ``np.zeros``, float64), narrowed to the catalog's
+        float32 only when every value is exactly a float32 value (else refused, never
+        rounded). ``where``: the position of the first row, or of each row."""
+        if rows.dtype == self.dtype:
+            return np.array(rows)
+        out = rows.astype(self.dtype)
+        same = (out == rows) | (np.isnan(out) & np.isnan(rows))  # compared in float64
+        if not same.all():
+            k = int(np.flatnonzero(~same.reshape(len(rows), -1).all(axis=1))[0])
+            row = self.start + (int(where[k]) if np.ndim(where) else where + k)
+            raise CorruptFileError(self.path, f"row {row} holds {rows.dtype} values that are not "
+                                   f"{self.dtype} values: only a float64 file whose values are "
+                                   "all exact float32 values (the authors' own) is read; convert "
+                                   "the array to float32 yourself if rounding is acceptable")
+        return out
 
     def item_id(self, i: int) -> str:
         return f"{self.path.relative_to(self.base).as_posix()}[{self.start + i}]"
@@ -212,7 +231,7 @@ class ArraySource(Source):
         return {"id": self.item_id(i), "path": str(self.path), "row": self.start + i}
 
     def digest(self, i: int) -> str:
-        return data_digest(self.array[self.start + i])
+        return data_digest(self.get(i))  # the item as presented (float32 from a float64 file)
 
     def files(self) -> list[Path]:
         return [self.path]

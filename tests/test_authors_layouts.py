@@ -3,10 +3,12 @@ partition, and `wemd verify` accepts them (scripts: `cropping/`, `create_96x96/`
 public `datasets` repository)."""
 
 import numpy as np
+import pytest
 import tifffile
 
 import wemd
 from wemd.cli import main
+from wemd.errors import CorruptFileError, LayoutError
 from wemd.manifest import Manifest, write_manifest
 from wemd.verify import verify
 
@@ -65,3 +67,38 @@ def test_the_authors_file_is_chosen_among_other_arrays(home):
     _authors_array(folder / "wavefunctions_single_n=3.npy", 4825, (96, 96, 2), (3861,))
     np.save(folder / "pca_embeddings.npy", np.zeros((4825, 50), np.float32))
     assert wemd.load("wavefunctions_96x96_single", "val")[0][0, 0, 0] == 3861
+
+
+def test_the_authors_float64_crops_file_reads_as_float32_items(home, capsys):
+    """create_96x96_stem_crops.py stacks float32 pixels into np.zeros (float64)."""
+    folder = home / "stem_crops_96x96"
+    folder.mkdir()
+    write_manifest(folder, Manifest("stem_crops_96x96", "subset", {"train": 6, "val": 2,
+                                                                   "test": 4}))
+    items = (np.random.default_rng(0).random((12, 96, 96, 1)) * 1000).astype(np.float32)
+    path = folder / "96x96_stem_crops.npy"
+    np.save(path, items.astype(np.float64))
+    test = wemd.load("stem_crops_96x96", "test")
+    assert test[0].dtype == np.float32 and test[0].tobytes() == items[8].tobytes()
+    assert test[:3].tobytes() == items[8:11].tobytes()
+    assert test[[3, 1]].tobytes() == items[[11, 9]].tobytes()
+    assert test.to_dask().dtype == np.float32
+    # the fingerprint is of the float32 items: the same as the same rows stored as float32
+    np.save(path, items)
+    as_float32 = wemd.load("stem_crops_96x96", "test").fingerprint()
+    np.save(path, items.astype(np.float64))
+    assert wemd.load("stem_crops_96x96", "test").fingerprint() == as_float32
+    assert main(["verify", "stem_crops_96x96"]) == 0
+    capsys.readouterr()
+
+    rounded = items.astype(np.float64)
+    rounded[10, 5, 5, 0] += 1e-9  # not a float32 value: refused, never rounded
+    np.save(path, rounded)
+    with pytest.raises(CorruptFileError, match="row 10 holds float64 values that are not"):
+        wemd.load("stem_crops_96x96", "test")[2]
+    report = verify("stem_crops_96x96", progress=False)
+    assert not report.ok and "row 10 holds" in str(report)
+    np.save(folder / "other.npy", items.astype(np.float64))
+    path.unlink()  # float64 is the authors' file's licence only
+    with pytest.raises(LayoutError, match="has dtype float64, expected float32"):
+        wemd.load("stem_crops_96x96", "test")

@@ -43,8 +43,11 @@ SCRIPT_NOTES: dict[str, tuple[str, ...]] = {
         "image (the paper only says 'a crop'; wemd once took a random one); an image smaller "
         "than 96 px on a side, or one that failed to read, leaves its whole row zero. The "
         "script allocates the array as float64 (`np.zeros`) and saves it as "
-        "`96x96_stem_crops.npy`; the loader expects the float32 the paper states and names "
-        "any other dtype.",),
+        "`96x96_stem_crops.npy`. wemd reads that file (by its name) as the float32 items "
+        "the paper states: each row is narrowed to float32 only if every value is exactly a "
+        "float32 value (the script's pixels are), else the row is refused, never rounded; "
+        "digests and fingerprints are of the float32 items. Any other float64 file is "
+        "refused.",),
     "tem_96x96": (_SMALL + " The TEM script walks the train, val and test folders in that order "
                   "(so the rows are concatenated in partition order) and writes `96x96-tem.npy`.",
                   _STACK),
