@@ -141,7 +141,7 @@ _SPECS = [
     _stem("stem_crops", "161069 non-overlapping 512x512 crops of the experimental STEM images",
           {"train": 110933, "val": 21259, "test": 28877}, (512, 512), ("tiff_dir",),
           partition="contiguous", derived_from="stem_full", approx_size="~170 GB"),
-    _stem("stem_96x96", "Experimental STEM images area-downsampled to 96x96", _STEM_SPLITS,
+    _stem("stem_96x96", "Experimental STEM: top-left square box-resized to 96x96", _STEM_SPLITS,
           (96, 96, 1), ("npy_array",), partition="contiguous", derived_from="stem_full",
           approx_size="0.7 GB"),
     _stem("stem_crops_96x96", "One 96x96 crop of each experimental STEM image", _STEM_SPLITS,
