@@ -102,6 +102,12 @@ def test_datasets_load_with_metadata(stem):
 
     (frame,), _ = read_frames(Path(stem[0]) / row["source"])
     np.testing.assert_array_equal(full[0], frame.data.astype(np.float32))
+    # crops and the 96x96 crop are cut from the full image (the cache holds it once)
+    crops = wemd.load("lab_stem_crops", "all", root=out)
+    first = next(i for i in range(len(crops)) if crops.metadata(i)["source"] == row["source"])
+    np.testing.assert_array_equal(crops[first], full[0][:512, :512])
+    c96 = wemd.load("lab_stem_crops_96x96", "all", root=out)
+    np.testing.assert_array_equal(c96[0][..., 0], full[0][:96, :96])
 
 
 def test_partition_never_splits_a_group_and_duplicates_land_together(stem):

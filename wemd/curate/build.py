@@ -200,14 +200,15 @@ def assemble(name: str, rules: Rules, src: Path, out: Path, cache: Path,
                           out=out)
 
 
-def _item_arrays(ordered: list[dict], cache: Path, variant: str) -> Iterable[tuple[dict, list[np.ndarray]]]:
+def _item_arrays(ordered: list[dict], cache: Path, variant: str, rules: Rules
+                 ) -> Iterable[tuple[dict, list[np.ndarray]]]:
     """Each item with its arrays of ``variant`` (a crop set is several), reading each file's
     cache once (an item's frames are adjacent in the order)."""
     current, arrays = None, {}
     for it in ordered:
         key = it["summary"]["key"]
         if key != current:
-            current, arrays = key, load_arrays(cache, key, variant)
+            current, arrays = key, load_arrays(cache, key, variant, rules)
         arr = arrays.get(it["frame"]["frame"])
         if arr is None:
             yield it, []
@@ -244,7 +245,7 @@ def write_dataset(dataset: str, variant: str, base: str, rules: Rules, out: Path
     counts: dict[str, int] = {}
     per_split: dict[str, list[np.ndarray]] = {}
     npy = variant in ("d96", "c96")
-    for it, arrays in _item_arrays(ordered, cache, variant):
+    for it, arrays in _item_arrays(ordered, cache, variant, rules):
         split = it["split"]
         for k, arr in enumerate(arrays):
             pos = counts.get(split, 0)

@@ -76,6 +76,17 @@ def variants(kind: str) -> dict[str, str]:
     return {"": "full", "_96x96": "d96"}
 
 
+def cut(variant: str, full: np.ndarray, rules: Rules) -> Optional[np.ndarray]:
+    """A variant that is a part of the full image (STEM crops, the 96x96 crop), cut when a
+    dataset is written rather than cached: the cache holds each pixel once. None: no item."""
+    if variant == "crops":
+        crops = curation.non_overlapping_crops(full, rules.crop)
+        return np.stack(crops) if crops else None
+    if variant == "c96":
+        return curation.crop_96(full, rules.small)
+    return None
+
+
 def to_counts(frame: np.ndarray, meta: dict[str, Any], rules: Rules) -> tuple[np.ndarray, str]:
     """A TEM frame in electron counts, and how they were obtained (for the metadata table)."""
     data = frame.astype(np.float64)
@@ -90,7 +101,8 @@ def to_counts(frame: np.ndarray, meta: dict[str, Any], rules: Rules) -> tuple[np
 
 def run_chain(frame: np.ndarray, meta: dict[str, Any], rules: Rules
               ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays one frame gives (by variant) and facts for its metadata row.
+    """The arrays one frame gives (the full image and its downsample; see :func:`cut` for the
+    rest) and facts for its metadata row.
 
     An empty dict of arrays means the frame was dropped; ``facts["dropped"]`` says why.
     """
@@ -99,12 +111,8 @@ def run_chain(frame: np.ndarray, meta: dict[str, Any], rules: Rules
         return {}, {"dropped": f"{int(np.size(frame) - np.isfinite(frame).sum())} non-finite pixels"}
     if rules.kind == "stem":
         full = np.asarray(frame, np.float32)
-        crops = curation.non_overlapping_crops(full, rules.crop)
-        out = {"full": full, "d96": curation.downsample_96(full, rules.small),
-               "c96": curation.crop_96(full, rules.small).astype(np.float32, copy=False)}
-        if crops:
-            out["crops"] = np.stack(crops)
-        return out, {"crops": len(crops)}
+        crops = (full.shape[0] // rules.crop) * (full.shape[1] // rules.crop)
+        return {"full": full, "d96": curation.downsample_96(full, rules.small)}, {"crops": crops}
     counts, how = to_counts(frame, meta, rules)
     square = curation.area_resize(curation.crop_to_largest_square(counts), (rules.size, rules.size))
     mean = curation.mean_counts(square)
@@ -123,7 +131,9 @@ def duplicate_keys(frame: np.ndarray, side: int = 16) -> tuple[str, Optional[str
     in another format matches). Constant frames get no near key: blank images are not the same
     picture."""
     data = np.asarray(frame, np.float64)
-    exact = hashlib.sha256(repr(data.shape).encode() + np.ascontiguousarray(data).tobytes()).hexdigest()
+    digest = hashlib.sha256(repr(data.shape).encode())
+    digest.update(np.ascontiguousarray(data).data)  # the buffer itself: no bytes copy
+    exact = digest.hexdigest()
     if not np.all(np.isfinite(data)) or float(np.ptp(data)) == 0.0:
         return exact, None
     small = _cell_means(data, side) if min(data.shape) >= side else data

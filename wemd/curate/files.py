@@ -17,12 +17,12 @@ from typing import Any, Optional
 
 import numpy as np
 
-from wemd.curate.chain import Rules, duplicate_keys, run_chain
+from wemd.curate.chain import Rules, cut, duplicate_keys, run_chain
 from wemd.curate.readers import Rejected, read_frames
 from wemd.files import UnsafeNameError, atomic_path, safe_relpath, sha256_file, write_json
 
 #: bump when the cached results change meaning
-CACHE_FORMAT = "wemd-curate-file/1"
+CACHE_FORMAT = "wemd-curate-file/2"
 
 
 def scan(src: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -119,8 +119,14 @@ def failed(src: str, rel: str, rules: Rules, reason: str) -> dict[str, Any]:
         "status": "rejected", "reason": reason, "reused": False}
 
 
-def load_arrays(cache: Path, key: str, variant: str) -> dict[int, np.ndarray]:
-    """One variant's arrays of one finished file, by frame (only those are read from the .npz)."""
-    prefix = f"{variant}/"
+def load_arrays(cache: Path, key: str, variant: str, rules: Rules) -> dict[int, np.ndarray]:
+    """One variant's arrays of one finished file, by frame: read from the .npz (only those), or
+    cut from the full images for the variants that are parts of them."""
+    stored = variant in ("full", "d96")
+    prefix = f"{variant if stored else 'full'}/"
     with np.load(Path(cache) / f"{key}.npz", allow_pickle=False) as z:
-        return {int(k[len(prefix):]): z[k] for k in z.files if k.startswith(prefix)}
+        arrays = {int(k[len(prefix):]): z[k] for k in z.files if k.startswith(prefix)}
+    if stored:
+        return arrays
+    parts = {frame: cut(variant, full, rules) for frame, full in arrays.items()}
+    return {frame: part for frame, part in parts.items() if part is not None}
