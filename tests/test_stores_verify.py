@@ -159,3 +159,12 @@ def test_a_damaged_item_in_a_cached_chunk_fails_every_time(home):
     for _ in range(2):
         with pytest.raises(CorruptFileError, match="item 0"):
             ds[0:3]
+
+
+def test_a_relative_root_gives_absolute_paths_for_workers_elsewhere(home, monkeypatch):
+    make_dataset("stem_crops", home)
+    monkeypatch.chdir(home.parent)
+    ds = wemd.load("stem_crops", "test", root=home.name)
+    assert ds.root == home / "stem_crops" and all(p.is_absolute() for p in ds.source.files())
+    monkeypatch.chdir(home / "stem_crops")  # a worker started in another folder
+    assert ds[0].shape == (512, 512)

@@ -45,9 +45,9 @@ def open_folder(name: str, root: Optional[PathLike] = None, *, published: Option
     unless the manifest declares another provenance. ``wemd verify`` always checks them so.
     """
     spec = catalog.get(name, root)
-    folder = dataset_dir(name, root)
+    folder = dataset_dir(name, root).absolute()  # a Dask worker elsewhere reads the same files
     if not folder.is_dir() and authors_folder(spec, data_home(root)):
-        folder = data_home(root)  # the authors' arrays side by side (96x96.npy, ...)
+        folder = data_home(root).absolute()  # the authors' arrays side by side (96x96.npy, ...)
     if not folder.is_dir() or not any(folder.iterdir()):
         raise DataMissingError(name, folder, missing_data_hint(name))
     manifest = read_manifest(folder)
