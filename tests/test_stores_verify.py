@@ -168,3 +168,21 @@ def test_a_relative_root_gives_absolute_paths_for_workers_elsewhere(home, monkey
     assert ds.root == home / "stem_crops" and all(p.is_absolute() for p in ds.source.files())
     monkeypatch.chdir(home / "stem_crops")  # a worker started in another folder
     assert ds[0].shape == (512, 512)
+
+
+@pytest.mark.parametrize("chunking", [{"chunk": [1 << 40, 96, 96, 1], "batch": 1024},
+                                      {"chunk": [16], "batch": 1 << 30}, {"chunk": [0], "batch": 8},
+                                      {"chunk": "16", "batch": 8}, [16, 1024]])
+def test_a_hostile_chunking_attribute_is_refused_before_any_read(home, chunking):
+    import json
+
+    from wemd.errors import CorruptFileError
+
+    make_dataset("stem_96x96", home)
+    convert("stem_96x96", home / "out", "zarr", progress=False)
+    meta_path = home / "out" / "stem_96x96" / "zarr.json"
+    meta = json.loads(meta_path.read_text())
+    meta["attributes"]["wemd"]["chunking"] = chunking  # one read would cover the whole split
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CorruptFileError, match="'chunking' attribute"):
+        wemd.load("stem_96x96", "test", source="zarr", url=home / "out")

@@ -206,6 +206,29 @@ def check_attrs(attrs: Any, name: str, where: str, kind: str) -> dict[str, Any]:
     return attrs
 
 
+#: Bounds on a store's declared chunking (a hostile one could make one read a whole split).
+MAX_CHUNK_BYTES, MAX_BATCH_BYTES = 64 << 20, 1 << 30
+
+
+def store_chunking(attrs: dict, spec: DatasetSpec, where: str) -> tuple[int, int]:
+    """(items per dask chunk / shard, items per inner chunk) from a store's ``chunking``
+    attribute, refused unless they are positive integers within ``MAX_*_BYTES``."""
+    plan = attrs.get("chunking")
+    if plan is None and spec.item_shape is None:
+        return 1, 1  # varied shapes: one image at a time
+    try:
+        batch, chunk = plan["batch"], plan["chunk"][0]
+    except (TypeError, KeyError, IndexError):
+        batch = chunk = None
+    item = np.dtype(spec.dtype).itemsize * math.prod(spec.item_shape or (1,))
+    if not all(type(v) is int and v > 0 for v in (batch, chunk)) or \
+            chunk * item > MAX_CHUNK_BYTES or batch * item > MAX_BATCH_BYTES:
+        raise CorruptFileError(where, f"its 'chunking' attribute {plan!r} is not a chunking of "
+                               f"{spec.name} (positive sizes, chunks <= {MAX_CHUNK_BYTES >> 20} "
+                               f"MB, batches <= {MAX_BATCH_BYTES >> 20} MB); convert it again")
+    return batch, chunk
+
+
 def wanted_splits(spec: DatasetSpec, split: str, val_fold: Optional[int], stored: Sequence[str],
                   name: str, where: str, kind: str) -> list[str]:
     """The stored splits a load of ``split`` (or a moving window) needs; missing ones named."""

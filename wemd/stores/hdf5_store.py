@@ -127,7 +127,7 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
     (``url="OUT"``, the folder convert wrote into, means ``OUT/NAME.h5``)."""
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
-    from wemd.stores.common import wanted_splits
+    from wemd.stores.common import store_chunking, wanted_splits
 
     spec = catalog.get(name)
     split = catalog.canonical_split(spec, split, extra=("all",))
@@ -151,11 +151,10 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
         except ValueError as exc:
             raise CorruptFileError(path, f"its 'wemd' attribute is not JSON ({exc})") from exc
         attrs = check_attrs(attrs, name, where, KIND)
-        chunk = attrs.get("chunking") or {"chunk": [1], "batch": 1}
+        batch, chunk = store_chunking(attrs, spec, where)
         sources = {}
         for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
-            src = H5Source(spec, ItemIndex([], [], [], []), where, s, path, int(chunk["batch"]),
-                           int(chunk["chunk"][0]))
+            src = H5Source(spec, ItemIndex([], [], [], []), where, s, path, batch, chunk)
             src._file = f
             src.index = src.read_index()
             check_fingerprint(spec, s, src, attrs)

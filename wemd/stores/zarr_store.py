@@ -226,7 +226,7 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
 
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
-    from wemd.stores.common import wanted_splits
+    from wemd.stores.common import store_chunking, wanted_splits
 
     spec = catalog.get(name)
     split = catalog.canonical_split(spec, split, extra=("all",))
@@ -248,11 +248,11 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
                          f"{exc or 'no answer'}): check the URL and that the server answers, or "
                          f"write the store with `wemd convert {name} OUT --to zarr`.") from exc
     attrs = check_attrs(attrs, name, where, KIND)
-    chunk = attrs.get("chunking") or {"chunk": [1], "batch": 1}
+    batch, chunk = store_chunking(attrs, spec, where)
     sources = {}
     for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
         src = ZarrSource(spec, ItemIndex([], [], [], []), where, s, url, timeout,
-                         int(chunk["batch"]), int(chunk["chunk"][0]))
+                         batch, chunk)
         src.index = src.read_index()
         check_fingerprint(spec, s, src, attrs)
         src.cache_bytes = cache_size(cache_mb)
