@@ -20,7 +20,7 @@ FOLDER_SOURCES = ("local", "synthetic")
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="every dataset with a one-line description, and the datasets "
                                     "curated from a lab's files (wemd curate) in the data home")
-    add_root(p)
+    add_root(p, help="data home whose curated datasets are listed too (default: WEMD_HOME)")
     p.set_defaults(func=_list)
 
     p = sub.add_parser("info", help="what the catalog knows about one dataset")
