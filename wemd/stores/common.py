@@ -429,9 +429,8 @@ class StoreSource(Source):
             return np.concatenate([found[k].rows[max(a - k * step, 0):b - k * step]
                                    for k in chunks])
         out = np.empty((len(idx),) + self.item_shape, self.dtype)
-        for k in chunks:
-            sel = np.flatnonzero(chunk_of == k)
-            out[sel] = found[k].rows[idx[sel] - k * step]
+        for j, (k, r) in enumerate(zip(chunk_of.tolist(), (idx % step).tolist())):
+            out[j] = found[k].rows[r]  # item by item: cheaper than a mask per chunk
         return out
 
     def item_id(self, i: int) -> str:
