@@ -186,3 +186,16 @@ def test_a_hostile_chunking_attribute_is_refused_before_any_read(home, chunking)
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(CorruptFileError, match="'chunking' attribute"):
         wemd.load("stem_96x96", "test", source="zarr", url=home / "out")
+
+
+def test_verify_cli_on_stores(home, capsys):
+    """`wemd verify NAME --source hdf5 --url` checks a store and fails on a tampered chunk."""
+    from wemd.cli import main
+
+    make_dataset("stem_96x96", home, {"train": 4, "val": 2, "test": 40})
+    convert("stem_96x96", home / "out", "hdf5", codec="none", progress=False)
+    assert main(["verify", "stem_96x96", "--source", "hdf5", "--url", str(home / "out")]) == 0
+    assert "fingerprint test:" in capsys.readouterr().out
+    tamper_hdf5(home / "out" / "stem_96x96.h5", "test")
+    assert main(["verify", "stem_96x96", "--source", "hdf5", "--url", str(home / "out")]) == 1
+    assert "differ from the digest" in capsys.readouterr().out

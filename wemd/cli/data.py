@@ -12,6 +12,7 @@ import json
 import sys
 
 from wemd.cli._args import add_data_options, add_root, built_root, data_root
+from wemd.cli.stores import STORE_KINDS, add_store_input, store_kwargs
 
 #: Sources of the commands that look at one dataset folder.
 FOLDER_SOURCES = ("local", "synthetic")
@@ -29,10 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_data_options(p, FOLDER_SOURCES)
     p.set_defaults(func=_info)
 
-    p = sub.add_parser("verify", help="check a dataset on disk: counts, files, shapes, hashes")
+    p = sub.add_parser("verify", help="check a dataset on disk or a zarr/HDF5 store: counts, "
+                       "files, shapes, hashes, store fingerprints")
     p.add_argument("name")
     p.add_argument("--split", default=None, help="one split only (default: all on disk)")
-    add_data_options(p, FOLDER_SOURCES)
+    add_store_input(p, FOLDER_SOURCES + STORE_KINDS)
     p.add_argument("--no-hashes", action="store_true", help="skip sha256 checks")
     p.set_defaults(func=_verify)
 
@@ -94,9 +96,13 @@ def _verify(args: argparse.Namespace) -> int:
     from wemd import catalog
     from wemd.verify import verify
 
-    catalog.get(args.name, built_root(args, args.name))
-    report = verify(args.name, split=args.split, root=built_root(args, args.name),
-                    hashes=not args.no_hashes)
+    if args.source in STORE_KINDS:
+        report = verify(args.name, split=args.split, source=args.source, **store_kwargs(args))
+    else:
+        store_kwargs(args)  # refuses --url without a store source
+        catalog.get(args.name, built_root(args, args.name))
+        report = verify(args.name, split=args.split, root=built_root(args, args.name),
+                        hashes=not args.no_hashes)
     print(report)
     return 0 if report.ok else 1
 
