@@ -254,17 +254,20 @@ def index_series_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int],
 
 
 def read_cif_journal(path: Path) -> tuple[Optional[str], Optional[str]]:
-    """(journal name, COD id) of a CIF, read with gemmi."""
+    """(journal name, COD id) of a CIF, read with gemmi by the rule ``wemd simulate`` uses
+    (:func:`wemd.simulation.cif.structure_block`): the block with atom sites, its journal from
+    any of :data:`wemd.journals.JOURNAL_TAGS`, else from ``data_global``."""
     import gemmi
 
+    from wemd.simulation.cif import CIFError, structure_block
+
     try:
-        block = gemmi.cif.read_file(str(path)).sole_block()
-    except (RuntimeError, ValueError) as exc:
-        raise CorruptFileError(path, f"CIF unreadable ({exc})") from exc
-    journal = block.find_value("_journal_name_full")
+        block, journal = structure_block(list(gemmi.cif.read_file(str(path))), str(path))
+    except (RuntimeError, ValueError) as exc:  # CIFError is a ValueError
+        reason = exc.reason if isinstance(exc, CIFError) else f"CIF unreadable ({exc})"
+        raise CorruptFileError(path, reason) from exc
     cod = block.find_value("_cod_database_code")
-    return (gemmi.cif.as_string(journal) if journal else None,
-            gemmi.cif.as_string(cod) if cod else None)
+    return journal, gemmi.cif.as_string(cod) if cod else None
 
 
 def index_cif_dir(spec: DatasetSpec, folder: Path, counts: dict[str, int],

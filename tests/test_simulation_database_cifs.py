@@ -16,6 +16,7 @@ import pytest
 
 from wemd import catalog
 from wemd.journals import MAX_JOURNAL_CHARS
+from wemd.errors import CorruptFileError
 from wemd.loaders.layouts import read_cif_journal
 from wemd.simulation.cif import MAX_CIF_BYTES, CIFError, read_cif, structure_hash
 from wemd.simulation.examples import EXAMPLES, cif_text, write_example_cifs
@@ -92,6 +93,7 @@ def test_database_styles_are_read_faithfully(cifs):
     alloy = read_cif(cifs / "77001.cif")
     assert alloy.journal == "Inorg. Chem." and alloy.split == "train"  # the primary citation
     assert len(alloy.fractional) == 8 and alloy.occupancies[0] == pytest.approx((0.7, 0.3))
+    assert read_cif_journal(cifs / "77001.cif")[0] == "Inorg. Chem."  # wemd.load("cifs") agrees
 
 
 def test_iucr_style_global_block_gives_the_journal_and_several_structures_are_refused(tmp_path):
@@ -102,10 +104,13 @@ def test_iucr_style_global_block_gives_the_journal_and_several_structures_are_re
                     "_publ_contact_author_name 'A. Author'\n\n" + structure)
     crystal = read_cif(iucr)
     assert crystal.journal == "Acta Crystallographica Section E" and len(crystal.fractional) == 8
+    assert read_cif_journal(iucr)[0] == crystal.journal  # the CIF loader reads it alike
     two = tmp_path / "8000002.cif"
     two.write_text(structure + "\n" + structure.replace("data_0000005", "data_II"))
     with pytest.raises(CIFError, match="2 data blocks, 2 with atom sites.*split the file"):
         read_cif(two)
+    with pytest.raises(CorruptFileError, match="2 data blocks, 2 with atom sites"):
+        read_cif_journal(two)
     (tmp_path / "8000003.cif").write_text("# comments only\n")
     with pytest.raises(CIFError, match="no data_ block"):
         read_cif(tmp_path / "8000003.cif")
