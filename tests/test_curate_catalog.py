@@ -73,3 +73,27 @@ def test_names_that_are_paths_or_published_names_are_refused(home, tmp_path):
     assert catalog.get("stem_crops", copy) is catalog.CATALOG["stem_crops"]  # never replaced
     with pytest.raises(UnknownDatasetError):  # a real folder with a provenance other than curated
         catalog.get("lab_small_crops", _tampered(home, tmp_path / "b", lambda m: m.update(provenance="subset")))
+
+
+@pytest.mark.parametrize("kind", ["zarr", "hdf5"])
+def test_a_store_of_a_curated_set_declares_it_in_a_fresh_process(home, tmp_path, kind):
+    """A store carries the curated manifest, so it loads and verifies, with the native
+    fingerprint, in a process whose data home has never seen the curated folder."""
+    pytest.importorskip("zarr" if kind == "zarr" else "h5py")
+    import subprocess
+    import sys
+
+    from wemd.stores.convert import convert
+
+    catalog.get("lab_small_crops", home)
+    convert("lab_small_crops", tmp_path / "out", kind, root=home, progress=False)
+    native = wemd.load("lab_small_crops", "all", root=home)
+    code = ("import sys, wemd\nfrom wemd.verify import verify\n"
+            "ds = wemd.load('lab_small_crops', 'all', source=sys.argv[1], url=sys.argv[2])\n"
+            "print(len(ds), ds.fingerprint())\n"
+            "print(verify('lab_small_crops', source=sys.argv[1], url=sys.argv[2], progress=False).ok)")
+    run = subprocess.run([sys.executable, "-c", code, kind, str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "WEMD_HOME": str(tmp_path / "empty")})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(len(native)), native.fingerprint(), "True"]

@@ -277,6 +277,13 @@ def declared_spec(manifest: Any, folder: Any) -> DatasetSpec:
                          manifest.description, f"{folder}/wemd.json", str(folder))
 
 
+def declare(manifest: Any, where: Any) -> DatasetSpec:
+    """Declare a curated dataset from a manifest found elsewhere than its folder (the copy a
+    zarr/HDF5 store carries), checked like the folder's own; later calls know it by name."""
+    _DECLARED[manifest.dataset] = declared_spec(manifest, where)
+    return _DECLARED[manifest.dataset]
+
+
 def declaration(spec: DatasetSpec) -> dict[str, Any]:
     """What a curated dataset's export carries so that another process can declare it."""
     return {"family": spec.family, "description": spec.description, "splits": dict(spec.splits),

@@ -506,4 +506,18 @@ def manifest_of(attrs: dict) -> Any:
     return Manifest(dataset=attrs["dataset"], provenance=attrs["provenance"],
                     splits=dict(splits) if isinstance(splits, dict) else None,
                     generator=m.get("generator") if isinstance(m.get("generator"), dict) else {},
-                    description=m.get("description") if isinstance(m.get("description"), str) else "")
+                    description=m.get("description") if isinstance(m.get("description"), str) else "",
+                    spec=m.get("spec") if isinstance(m.get("spec"), dict) else {})
+
+
+def store_spec(name: str, attrs: dict, where: str) -> DatasetSpec:
+    """The catalog entry of a store's dataset. A curated dataset the catalog does not know yet is
+    declared by the manifest the store carries, so its store loads in a process that never saw
+    the curated folder (the declaration is checked field by field, like the folder's)."""
+    if name in catalog.CATALOG or attrs.get("provenance") != "curated":
+        return catalog.get(name)
+    manifest = manifest_of(attrs)
+    if manifest is None or not manifest.spec:
+        raise StoreError(f"{where} holds the curated dataset {name!r} but no declaration of it; "
+                         f"convert it again with `wemd convert {name} OUT --root HOME`.")
+    return catalog.declare(manifest, where)

@@ -127,10 +127,8 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
     (``url="OUT"``, the folder convert wrote into, means ``OUT/NAME.h5``)."""
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
-    from wemd.stores.common import store_chunking, wanted_splits
+    from wemd.stores.common import store_chunking, store_spec, wanted_splits
 
-    spec = catalog.get(name)
-    split = catalog.canonical_split(spec, split, extra=("all",))
     if url is None:
         raise StoreError(f"source='hdf5' needs url= (the file written by `wemd convert {name} OUT "
                          f"--to hdf5`, OUT/{name}.h5).")
@@ -141,6 +139,7 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
     if path.is_dir():  # the folder `wemd convert NAME OUT --to hdf5` wrote into
         path = path / f"{name}.h5"
     if not path.is_file():
+        catalog.get(name)  # an unknown name: say so, with the closest names
         raise StoreError(f"No HDF5 store at {path}: write it with `wemd convert {name} "
                          f"{path.parent} --to hdf5`.")
     where = str(path)
@@ -151,6 +150,8 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
         except ValueError as exc:
             raise CorruptFileError(path, f"its 'wemd' attribute is not JSON ({exc})") from exc
         attrs = check_attrs(attrs, name, where, KIND)
+        spec = store_spec(name, attrs, where)
+        split = catalog.canonical_split(spec, split, extra=("all",))
         batch, chunk = store_chunking(attrs, spec, where)
         sources = {}
         for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):

@@ -226,10 +226,8 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
 
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
-    from wemd.stores.common import store_chunking, wanted_splits
+    from wemd.stores.common import store_chunking, store_spec, wanted_splits
 
-    spec = catalog.get(name)
-    split = catalog.canonical_split(spec, split, extra=("all",))
     if url is None:
         raise StoreError(f"source='zarr' needs url= (a folder or URL written by `wemd convert "
                          f"{name} OUT --to zarr`).")
@@ -240,6 +238,7 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
         group = zarr.open_group(store=store, mode="r", path=name)
         attrs = group.attrs.asdict().get("wemd")
     except zarr.errors.GroupNotFoundError as exc:
+        catalog.get(name)  # an unknown name: say so, with the closest names
         raise StoreError(f"{url} holds no store of {name} (no group {name}/ there): write one "
                          f"with `wemd convert {name} OUT --to zarr` and pass url= the store "
                          f"folder OUT (the one holding OUT/{name}/, not that group).") from exc
@@ -248,6 +247,8 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
                          f"{exc or 'no answer'}): check the URL and that the server answers, or "
                          f"write the store with `wemd convert {name} OUT --to zarr`.") from exc
     attrs = check_attrs(attrs, name, where, KIND)
+    spec = store_spec(name, attrs, where)
+    split = catalog.canonical_split(spec, split, extra=("all",))
     batch, chunk = store_chunking(attrs, spec, where)
     sources = {}
     for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
