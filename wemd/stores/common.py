@@ -510,6 +510,16 @@ def manifest_of(attrs: dict) -> Any:
                     spec=m.get("spec") if isinstance(m.get("spec"), dict) else {})
 
 
+def opened_store(raw_attrs: Any, name: str, split: str, where: str,
+                 kind: str) -> tuple[dict, DatasetSpec, str, int, int]:
+    """What every store load checks first: (attrs, spec, canonical split, items per batch,
+    items per chunk) from a store's raw ``wemd`` attribute."""
+    attrs = check_attrs(raw_attrs, name, where, kind)
+    spec = store_spec(name, attrs, where)
+    split = catalog.canonical_split(spec, split, extra=("all",))
+    return (attrs, spec, split, *store_chunking(attrs, spec, where))
+
+
 def store_spec(name: str, attrs: dict, where: str) -> DatasetSpec:
     """The catalog entry of a store's dataset. A curated dataset the catalog does not know yet is
     declared by the manifest the store carries, so its store loads in a process that never saw

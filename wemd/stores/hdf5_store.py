@@ -24,7 +24,7 @@ import numpy as np
 from wemd import catalog
 from wemd.errors import CorruptFileError, require
 from wemd.home import PathLike
-from wemd.stores.common import (ItemIndex, StoreError, StoreSource, check_attrs,
+from wemd.stores.common import (ItemIndex, StoreError, StoreSource,
                                 cache_size, check_fingerprint, chunking, image_chunks,
                                 manifest_of)
 
@@ -127,7 +127,7 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
     (``url="OUT"``, the folder convert wrote into, means ``OUT/NAME.h5``)."""
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
-    from wemd.stores.common import store_chunking, store_spec, wanted_splits
+    from wemd.stores.common import opened_store, wanted_splits
 
     if url is None:
         raise StoreError(f"source='hdf5' needs url= (the file written by `wemd convert {name} OUT "
@@ -149,10 +149,7 @@ def load_hdf5(name: str, split: str = "train", root: Optional[PathLike] = None,
             attrs = json.loads(raw) if isinstance(raw, (str, bytes)) else None
         except ValueError as exc:
             raise CorruptFileError(path, f"its 'wemd' attribute is not JSON ({exc})") from exc
-        attrs = check_attrs(attrs, name, where, KIND)
-        spec = store_spec(name, attrs, where)
-        split = catalog.canonical_split(spec, split, extra=("all",))
-        batch, chunk = store_chunking(attrs, spec, where)
+        attrs, spec, split, batch, chunk = opened_store(attrs, name, split, where, KIND)
         sources = {}
         for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
             src = H5Source(spec, ItemIndex([], [], [], []), where, s, path, batch, chunk)

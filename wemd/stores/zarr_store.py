@@ -30,7 +30,7 @@ import numpy as np
 from wemd import catalog
 from wemd.errors import require
 from wemd.home import PathLike
-from wemd.stores.common import (Chunking, ItemIndex, StoreError, StoreSource, check_attrs,
+from wemd.stores.common import (Chunking, ItemIndex, StoreError, StoreSource,
                                 cache_size, check_fingerprint, chunking, image_chunks,
                                 manifest_of)
 
@@ -226,7 +226,7 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
 
     from wemd.api import dataset_from_index
     from wemd.loaders.layouts import SplitIndex
-    from wemd.stores.common import store_chunking, store_spec, wanted_splits
+    from wemd.stores.common import opened_store, wanted_splits
 
     if url is None:
         raise StoreError(f"source='zarr' needs url= (a folder or URL written by `wemd convert "
@@ -246,10 +246,7 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
         raise StoreError(f"Cannot read the zarr store {where} ({type(exc).__name__}: "
                          f"{exc or 'no answer'}): check the URL and that the server answers, or "
                          f"write the store with `wemd convert {name} OUT --to zarr`.") from exc
-    attrs = check_attrs(attrs, name, where, KIND)
-    spec = store_spec(name, attrs, where)
-    split = catalog.canonical_split(spec, split, extra=("all",))
-    batch, chunk = store_chunking(attrs, spec, where)
+    attrs, spec, split, batch, chunk = opened_store(attrs, name, split, where, KIND)
     sources = {}
     for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
         src = ZarrSource(spec, ItemIndex([], [], [], []), where, s, url, timeout,
