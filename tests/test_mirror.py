@@ -126,3 +126,16 @@ def test_mirror_and_export_files_are_readable_by_a_web_server(home, tmp_path):
     export_hf("tem_96x96", tmp_path / "e", progress=False)
     for path in [*manifest.parent.iterdir(), *(tmp_path / "e").rglob("*.*")]:
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path  # not mkstemp's 0600
+
+
+def test_mirror_serve_on_a_taken_port_is_a_clear_error(tmp_path, capsys):
+    import socket
+
+    from wemd.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["mirror", "serve", str(tmp_path), "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import sys
 from typing import Callable
 
 from wemd.cli._args import add_data_options, add_root, data_root
+from wemd.errors import WEMDError
 from wemd.fetch import DEFAULT_WORKERS, Bounds
 
 
@@ -108,7 +109,11 @@ def _mirror_build(args: argparse.Namespace) -> int:
 def _mirror_serve(args: argparse.Namespace) -> int:
     from wemd.range_server import serve
 
-    server = serve(args.outdir, args.host, args.port)
+    try:
+        server = serve(args.outdir, args.host, args.port)
+    except OSError as exc:  # the port is taken, or the host is not this machine's
+        raise WEMDError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+                        "choose another --port (0 picks a free one) or --host.") from exc
     print(f"serving {args.outdir} at http://{args.host}:{server.server_address[1]} (Ctrl-C stops)",
           file=sys.stderr)
     try:
