@@ -3,10 +3,13 @@
 Each input (``noisy``, ``samples`` + ``mask``, ``low_res``, ``amplitude``) is streamed into a
 memory-mapped ``.npy`` in a temporary folder, then the arrays and ``instance_ids`` are stored
 (uncompressed, zip64) into the archive, which appears atomically. ``np.load`` reads it back.
+The disk must hold both copies: that is checked after the first instance, before the rest
+(the protocol's 20000 TEM instances are ~20 GB; ``n`` asks for fewer).
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from wemd.errors import WEMDError
 from wemd.files import atomic_path
 from wemd.leaderboard.tasks import Task, get_task
 
@@ -35,6 +39,8 @@ def write_inputs(task: Union[str, Task], out: Union[str, Path], *, source: str =
         arrays: dict[str, np.memmap] = {}
         for i, inst in enumerate(tqdm(task.instances(ds, count), total=count, unit="inst",
                                       desc=f"inputs {task.name}", disable=not progress)):
+            if i == 0:
+                _check_room(task.name, count, inst.input, out.parent)
             for name, value in inst.input.items():
                 if name not in arrays:
                     arrays[name] = np.lib.format.open_memmap(
@@ -52,3 +58,13 @@ def write_inputs(task: Union[str, Task], out: Union[str, Path], *, source: str =
                 for name in names + ["instance_ids"]:
                     zf.write(Path(tmp) / f"{name}.npy", arcname=f"{name}.npy")
     return out
+
+
+def _check_room(task: str, count: int, first: dict[str, np.ndarray], folder: Path) -> None:
+    """Refuse, before the work, an inputs file the disk cannot hold twice (temporary + archive)."""
+    need = 2 * count * sum(v.nbytes for v in first.values())
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise WEMDError(f"{count} instances of {task} need about {need / 1e9:.1f} GB in {folder} "
+                        f"(inputs and archive), and {free / 1e9:.1f} GB are free: pass --n N for "
+                        "fewer instances (n=... in Python) or write elsewhere.")

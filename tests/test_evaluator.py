@@ -5,6 +5,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from tests.test_leaderboard_data import make_structured
+from wemd.errors import WEMDError
 from wemd.leaderboard import EvaluationInputError, evaluate, get_task, write_inputs
 from wemd.leaderboard.evaluator import npz_member
 from wemd.leaderboard.metrics import SSIM_PARAMS, phase_mae, rms_01, ssim, summarize
@@ -92,3 +93,15 @@ def test_metric_definitions():
     s = summarize([1.0, 2.0, 3.0, 4.0])
     assert s["mean"] == 2.5 and s["std"] == pytest.approx(np.std([1, 2, 3, 4]))
     assert s["se"] == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2) and s["n"] == 4
+
+
+def test_inputs_that_would_not_fit_on_disk_are_refused_before_the_work(tem, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    task, ds, _ = tem
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 ** 6, 10 ** 6 - 1000, 1000))
+    with pytest.raises(WEMDError, match=r"4 instances of tem_denoise_low_dose need about .* pass --n"):
+        write_inputs(task, tmp_path / "inputs.npz", ds=ds, n=N, progress=False)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
