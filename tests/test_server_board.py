@@ -113,6 +113,15 @@ def test_export_then_import_marks_records_self_reported(server, client, board_ho
     assert main(["leaderboard", "rescore", "--all", "--db", other, "--root", str(board_home[0]),
                  "--data", str(tmp_path / "other-data")]) == 0  # no uploads: nothing to score
     assert "skipped (an imported record" in capsys.readouterr().out
+    # a bad file among good ones: named, and nothing of the folder is imported
+    (folder / "b.json").write_text('{"x": 1}')
+    (folder / "c.json").write_text(json.dumps({**claimed, "method": {**claimed["method"],
+                                                                     "name": "another"}}))
+    fresh = f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+    assert main(["leaderboard", "import", str(folder), "--db", fresh]) == 1
+    assert "b.json" in capsys.readouterr().err
+    with db.connect(fresh).connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.entries)).scalar_one() == 0
 
 
 def test_rescore_reports_and_repairs_entries_from_their_stored_uploads(server, client, board_home,

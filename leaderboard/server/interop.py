@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Union
 
 import sqlalchemy as sa
+
+from wemd.errors import WEMDError
 
 from wemd.leaderboard.board import Board, DuplicateEntryError, entry_id, record_task
 from wemd.leaderboard.records import read_record
@@ -36,24 +38,31 @@ def export_board(server: str, out: Union[str, Path]) -> tuple[int, int]:
     return written, skipped
 
 
-def _records(folder: Path) -> Iterator[dict[str, Any]]:
+def _records(folder: Path) -> list[dict[str, Any]]:
+    """Every record of a board folder or a folder of ``*.json`` records, all read and checked
+    before anything is imported; a bad file is named."""
     if (folder / "entries").is_dir():
-        yield from Board(folder).entries()
-    else:
-        for path in sorted(folder.glob("*.json")):
-            yield read_record(path)
+        return list(Board(folder).entries())
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            records.append(read_record(path))
+        except WEMDError as exc:
+            raise WEMDError(f"{path}: {exc}; fix or remove that file (nothing was imported).") from exc
+    return records
 
 
 def import_records(db_url: str, folder: Union[str, Path]) -> tuple[int, int]:
     """Add the records of a board folder (or a folder of ``*.json`` records) to the database at
-    ``db_url`` as self-reported entries; (added, already there)."""
+    ``db_url`` as self-reported entries, all or none; (added, already there)."""
     engine = db.connect(db_url)
-    added = skipped = 0
+    rows = []
     for rec in _records(Path(folder)):
         record = {k: v for k, v in rec.items() if k not in _LISTING_KEYS}
-        task = record_task(record)
-        eid = entry_id(record)
-        with engine.begin() as conn:
+        rows.append((record_task(record), entry_id(record), record))
+    added = skipped = 0
+    with engine.begin() as conn:  # one transaction: a failure leaves the database as it was
+        for task, eid, record in rows:
             if conn.execute(sa.select(db.entries.c.id).where(db.entries.c.id == eid)).first():
                 skipped += 1
                 continue
@@ -61,5 +70,5 @@ def import_records(db_url: str, folder: Union[str, Path]) -> tuple[int, int]:
                                                     verification=SELF_REPORTED, record=record,
                                                     created=time.time()))
             db.log(conn, "import", detail=f"{task.name} {record['method']['name']} {eid}")
-        added += 1
+            added += 1
     return added, skipped
