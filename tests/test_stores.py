@@ -334,3 +334,24 @@ def test_a_missing_chunk_file_is_damage_not_zeros(home):
     ds = wemd.load("stem_crops", "val", source="zarr", url=home / "out")
     with pytest.raises(CorruptFileError, match="differ from the digest"):
         ds[0]
+
+
+def test_a_web_server_without_range_requests_is_named_not_blamed_on_the_store(home):
+    """Python's http.server answers byte ranges with the whole file; the store is not damaged."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    make_dataset("stem_crops", home)
+    convert("stem_crops", home / "out", "zarr", progress=False)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(home / "out"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(StoreError, match="ignores HTTP Range requests.*wemd mirror serve"):
+            wemd.load("stem_crops", "test", source="zarr",
+                      url=f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

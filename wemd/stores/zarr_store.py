@@ -174,6 +174,24 @@ def open_store(url: PathLike, timeout: float = DEFAULT_TIMEOUT) -> Any:
         return FsspecStore.from_url(url, storage_options=options, read_only=True)
 
 
+def _check_ranges(url: str, timeout: float) -> None:
+    """Refuse a web server that ignores HTTP Range requests: zarr reads a shard's index and its
+    chunks as byte ranges, and a server answering with the whole file made every chunk look
+    damaged. Asked for one byte, such a server answers 200 instead of 206."""
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            status = answer.status
+    except OSError:
+        return  # unreachable or refused: the reads themselves say so
+    if status != 206:
+        raise StoreError(f"The server of {url} ignores HTTP Range requests (it answered {status} to a "
+                         "byte range), which zarr shards need: serve the store with a server that "
+                         "supports them (`wemd mirror serve OUT`, nginx, object storage).")
+
+
 class ZarrSource(StoreSource):
     """One split of a zarr store; the arrays open lazily in each process."""
 
@@ -247,6 +265,8 @@ def load_zarr(name: str, split: str = "train", root: Optional[PathLike] = None,
                          f"{exc or 'no answer'}): check the URL and that the server answers, or "
                          f"write the store with `wemd convert {name} OUT --to zarr`.") from exc
     attrs, spec, split, batch, chunk = opened_store(attrs, name, split, where, KIND)
+    if url.startswith(("http://", "https://")):
+        _check_ranges(f"{where}/zarr.json", timeout)
     sources = {}
     for s in wanted_splits(spec, split, val_fold, list(attrs["splits"]), name, where, KIND):
         src = ZarrSource(spec, ItemIndex([], [], [], []), where, s, url, timeout,
