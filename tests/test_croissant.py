@@ -53,6 +53,11 @@ def test_distribution_lists_export_and_mirror_files_with_sha256(home, tmp_path):
     splits = sorted({r["cifs/split"].decode() for r in records})
     assert splits == ["test", "train", "validation"]
     assert {r["cifs/provenance"] for r in records} == {b"subset"}
+    # the description says first that this copy is not the published data, with its own counts
+    for doc in (local, croissant("cifs", mirror=tmp_path / "mirror")):
+        assert doc["description"].startswith("A SUBSET copy of cifs, not the published data: it "
+                                             "holds train ")
+    assert croissant("cifs")["description"].startswith(catalog.get("cifs").description)
 
 
 @pytest.mark.slow

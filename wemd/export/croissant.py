@@ -86,9 +86,7 @@ def croissant(name: str, export: Optional[PathLike] = None, mirror: Optional[Pat
         "@type": "sc:Dataset",
         "conformsTo": CONFORMS_TO,
         "name": f"wemd-{name}",
-        "description": f"{spec.description}. Part of the Warwick Electron Microscopy Datasets (WEMD); "
-                       f"fixed {spec.partition} partition: "
-                       + ", ".join(f"{s} {n}" for s, n in spec.splits.items()) + ".",
+        "description": _description(spec, *_copy_facts(name, export, mirror)),
         "url": catalog.LANDING_PAGE,
         "sameAs": f"https://doi.org/{catalog.DATA_DOI}",
         "license": LICENSE_URL,
@@ -101,6 +99,38 @@ def croissant(name: str, export: Optional[PathLike] = None, mirror: Optional[Pat
                        "description": f"One record per item of {name}, in the published order.",
                        "field": _fields(spec, file_set)}],
     }
+
+
+def _copy_facts(name: str, export: Optional[PathLike],
+                mirror: Optional[PathLike]) -> tuple[Optional[str], Optional[dict[str, int]]]:
+    """(provenance, split counts) of the copy the file set holds: the export's card, else the
+    mirror's manifest; (None, None) when the JSON describes the dataset without files."""
+    if export is not None:
+        from wemd.export.hf import export_info
+
+        info, _ = export_info(name, export)
+        return info["provenance"], {s: v["num_examples"] for s, v in info["splits"].items()}
+    if mirror is not None:
+        from wemd.mirror import MIRROR_MANIFEST, parse_mirror_manifest
+
+        path = Path(mirror) / name / MIRROR_MANIFEST
+        listing = parse_mirror_manifest(path.read_bytes(), str(path))
+        return listing.provenance, listing.splits
+    return None, None
+
+
+def _description(spec: DatasetSpec, provenance: Optional[str],
+                 counts: Optional[dict[str, int]]) -> str:
+    """The dataset's description; a copy that is not the published data says so first, with its
+    own counts (a synthetic export must never read as WEMD itself)."""
+    published = (f"{spec.description}. Part of the Warwick Electron Microscopy Datasets (WEMD); "
+                 f"fixed {spec.partition} partition: "
+                 + ", ".join(f"{s} {n}" for s, n in spec.splits.items()) + ".")
+    if provenance in (None, "real"):
+        return published
+    held = ", ".join(f"{s} {counts[s]}" for s in sorted(counts or {}, key=catalog.split_rank))
+    return (f"A {provenance.upper()} copy of {spec.name}, not the published data: it holds "
+            f"{held or 'the splits its files list'}. What it stands in for: {published}")
 
 
 def _export_folder(name: str, folder: Path) -> dict[str, Any]:
