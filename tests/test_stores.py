@@ -326,6 +326,22 @@ def test_a_store_cannot_make_the_reader_allocate_a_huge_image(home):
     assert ds[1].tobytes() == wemd.load("stem_full", "test")[1].tobytes()
 
 
+@pytest.mark.parametrize("what", ["images/0", "index"])
+def test_a_store_cannot_make_the_reader_allocate_through_a_huge_dtype(home, what):
+    """Few elements of a megabyte each: within the element bound, a terabyte to read."""
+    import h5py
+
+    make_dataset("stem_full", home)
+    path = convert("stem_full", home / "out", "hdf5", progress=False)
+    with h5py.File(path, "a") as f:
+        shape = (1024, 1024) if what != "index" else (1 << 20,)
+        del f[f"test/{what}"]
+        f.create_dataset(f"test/{what}", shape=shape, dtype="S1048576",
+                         chunks=(1,) * len(shape))  # metadata only: no chunk is written
+    with pytest.raises(CorruptFileError, match=rf"test/{what} declares dtype \|S1048576"):
+        wemd.load("stem_full", "test", source="hdf5", url=path)[0]
+
+
 def test_a_missing_chunk_file_is_damage_not_zeros(home):
     make_dataset("stem_crops", home)
     convert("stem_crops", home / "out", "zarr", progress=False)

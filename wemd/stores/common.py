@@ -299,8 +299,10 @@ class StoreSource(Source):
 
     def _read(self, what: str, key: Any, ndim: Optional[int] = None,
               limit: Optional[int] = None) -> np.ndarray:
-        """``what[key]``; with ``ndim``/``limit``, refused unless the stored array has that many
-        axes and at most ``limit`` elements (checked before anything is allocated)."""
+        """``what[key]``, refused unless the stored array has the dtype of what it holds (bytes
+        for the index, the dataset's for items: a hostile dtype of megabytes per element would
+        make a small read allocate terabytes); with ``ndim``/``limit``, also unless it has that
+        many axes and at most ``limit`` elements. Checked before anything is allocated."""
         try:
             arr = self._open(what)
             shape = tuple(arr.shape)
@@ -308,6 +310,10 @@ class StoreSource(Source):
                 raise CorruptFileError(self.where, f"{self.split}/{what} declares shape {shape}, "
                                        f"not {ndim}-D with at most {limit} elements; "
                                        f"{self.read_fix()}")
+            want = np.dtype(np.uint8) if what == "index" else self.dtype
+            if np.dtype(arr.dtype).newbyteorder("=") != want:  # either byte order, as item_problem
+                raise CorruptFileError(self.where, f"{self.split}/{what} declares dtype "
+                                       f"{arr.dtype}, not {want}; {self.read_fix()}")
             return np.asarray(arr[key])
         except WEMDError:
             raise
