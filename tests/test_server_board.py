@@ -197,3 +197,19 @@ def test_no_worker_outlives_its_server(board_home, tmp_path, sig):
         srv.stop(signal.SIGKILL)
     if sig == signal.SIGTERM:  # workers share no semaphores with the server: none leaked
         assert "leaked semaphore" not in srv.log.read_text()
+
+
+def test_a_restart_removes_the_partial_files_a_killed_board_left(board_home, tmp_path):
+    """Uploads, job folders and input sets cut short by kill -9 are removed when the board
+    starts again; blobs and finished cached inputs stay."""
+    data = tmp_path / "data"
+    left = [data / "tmp" / "upload-x.part", data / "tmp" / "job-x" / "inputs.npz",
+            data / "inputs" / ".wemd-inputs-x" / "noisy.npy", data / "inputs" / ".k.npz.x.part"]
+    kept = [data / "inputs" / "k.npz", data / "blobs" / "ab" / ("ab" * 32)]
+    for path in left + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    srv = Server(f"sqlite:///{tmp_path / 'b.sqlite'}", data, board_home[0], workers=0).start()
+    srv.stop()
+    assert [p for p in left if p.exists()] == [] and all(p.exists() for p in kept)
+    assert sorted(os.listdir(data / "tmp")) == []

@@ -9,6 +9,7 @@ fingerprints of the entry come from the server's data, never from the client.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -105,6 +106,22 @@ class Scorer:
         if not path.is_file():
             write_inputs(task, path, ds=ds, n=count, progress=False)
         return path
+
+
+def clear_leftovers(data: Path) -> int:
+    """Remove what a killed board left half done in its ``data`` folder: uploads and job
+    folders in ``tmp`` and half-written input sets (hidden entries) in ``inputs``, which can
+    be gigabytes each. Only for a board's start, before its workers, when none of its work
+    runs; return how many entries were removed."""
+    removed = 0
+    for folder, leftover in ((data / "tmp", "*"), (data / "inputs", ".*")):
+        for path in folder.glob(leftover):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _typed(blob: Path, base: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Run a board: requeue what a previous run left unfinished, start the workers, serve HTTP."""
+"""Run a board: requeue what a previous run left unfinished and remove its partial files,
+start the workers, serve HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, AsyncIterator
 
 from wemd.leaderboard.server import db
 from wemd.leaderboard.server.app import create_app
-from wemd.leaderboard.server.scoring import Config
+from wemd.leaderboard.server.scoring import Config, clear_leftovers
 from wemd.leaderboard.server.worker import Workers
 
 log = logging.getLogger("wemd.leaderboard.server")
@@ -23,6 +24,8 @@ def serve(cfg: Config, host: str = "127.0.0.1", port: int = 8080, workers: int =
     if again:
         log.warning("%d submissions left scoring by the last run were requeued or failed", again)
     engine.dispose()
+    if clear_leftovers(cfg.data):
+        log.warning("removed the partial uploads and inputs left by the last run in %s", cfg.data)
     pool = Workers(cfg, workers)
 
     @contextlib.asynccontextmanager
