@@ -219,3 +219,41 @@ def test_guessing_tokens_is_held_up_per_address(server):
                       headers={"Authorization": "Bearer wemd_guess"})
     assert again.status_code == 429 and "Too many refused tokens" in again.json()["error"]
     assert count() == before
+
+
+@pytest.fixture()
+def not_a_board(tmp_path):
+    """A real web server on 127.0.0.1 that is no board: a static site whose /api/v1/tasks is an
+    HTML page and whose errors are a JSON list."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "api" / "v1").mkdir(parents=True)
+    (tmp_path / "api" / "v1" / "tasks").write_text("<html><body>docs</body></html>")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def send_error(self, code, message=None, explain=None):
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'["not", "a", "board"]')
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(tmp_path)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_server_that_is_no_board_is_named_as_such(not_a_board):
+    with Client(not_a_board) as c:
+        with pytest.raises(ServerError, match="not JSON.*check --server"):
+            c.tasks()
+        with pytest.raises(ServerError, match="answered 404"):
+            c.status("abc")

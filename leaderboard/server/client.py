@@ -53,13 +53,18 @@ class Client:
             resp = self._http.request(method, API + path, **kw)
         except httpx.HTTPError as exc:
             raise ServerError(f"Cannot reach the board at {self.url}: {exc}; check --server.") from None
+        try:
+            ans = resp.json()
+        except ValueError:  # not a board: a web page, a proxy's error
+            ans = None
         if resp.status_code >= 400:
-            try:
-                why = resp.json().get("error") or resp.json().get("detail")
-            except ValueError:
-                why = resp.text[:300]
+            why = ((ans.get("error") or ans.get("detail")) if isinstance(ans, dict) else None
+                   ) or resp.text[:300]
             raise ServerError(f"{self.url} answered {resp.status_code}: {why}", resp.status_code)
-        return resp.json()
+        if ans is None:
+            raise ServerError(f"{self.url} answered {path} with {resp.text[:80]!r}, not JSON: it is "
+                              "no wemd board; check --server.", resp.status_code)
+        return ans
 
     def tasks(self) -> dict[str, Any]:
         return self._call("GET", "/tasks")
