@@ -222,6 +222,9 @@ def _rerun_one(meta_path: Path, cifs: Path, factor: int) -> dict[str, Any]:
     array = meta_path.parent.parent / f"{int(meta['index'])}.npy"  # split/meta/*.json
     if not array.is_file() or array.is_symlink():
         return {"reason": "no full-size array beside the metadata (96x96 variants are resized)"}
+    # mapped, not read: a header declaring more than the file holds is refused (ValueError)
+    # before any allocation or simulation
+    stored = np.load(array, mmap_mode="r", allow_pickle=False)
     fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta["protocol"].items()
               if k in Protocol.__dataclass_fields__}
     protocol = Protocol(**fields)
@@ -234,7 +237,6 @@ def _rerun_one(meta_path: Path, cifs: Path, factor: int) -> dict[str, Any]:
               int(meta["seed"]))
     wave, used = make_backend(backend).run(job)
     view = normalise(standard_view(wave, protocol.grid, protocol.crop))
-    stored = np.load(array, allow_pickle=False)
     if stored.shape != view.shape:
         return {"reason": f"stored array {stored.shape} is not the {view.shape} view"}
     return {"grid": grid, "finer_grid": grid * factor,

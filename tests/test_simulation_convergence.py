@@ -161,3 +161,11 @@ def test_rerun_reads_nothing_outside_the_folders_it_was_given(tmp_path):
         meta_path.write_text(json.dumps({**meta, **hostile}))
         (result,) = rerun(check_run(out), tmp_path / "cifs", count=1)
         assert "error" not in result and result["reason"], result
+    # an array whose header declares terabytes it does not hold: refused unread, not allocated
+    meta_path.write_text(json.dumps(meta))
+    with open(out / "train" / f"{meta['index']}.npy", "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<c8", "fortran_order": False, "shape": (1 << 20, 1 << 20)})
+        fh.write(b"\0" * 64)
+    (result,) = rerun(check_run(out), tmp_path / "cifs", count=1)
+    assert "error" not in result and result["reason"].startswith("ValueError"), result
