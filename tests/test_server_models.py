@@ -162,3 +162,29 @@ def test_a_killed_worker_is_replaced_and_its_job_scored_again(server, tmp_path):
         assert c.tasks()["tasks"]
     assert not [p for p in Path("/proc").glob("[0-9]*/cmdline")  # its model did not outlive it
                 if b"slow.onnx" in p.read_bytes()]
+
+
+def test_the_worker_reads_only_the_tail_of_a_models_log(tmp_path):
+    """A model whose 20000 unused weights make onnxruntime log a line each (~6 MB): the
+    worker keeps only the log's last lines, not the whole log, in memory."""
+    import tracemalloc
+
+    import numpy as np
+
+    from wemd.leaderboard.server.sandbox import run_model
+
+    unused = [helper.make_tensor(f"unused_{'x' * 200}{i}", TensorProto.FLOAT, [1], [0.0])
+              for i in range(20000)]
+    onnx.save(graph_model([helper.make_node("Identity", ["noisy"], ["predictions"])],
+                          initializers=unused), tmp_path / "chatty.onnx")
+    np.savez(tmp_path / "inputs.npz", noisy=np.zeros((2, SIDE, SIDE), np.float32),
+             instance_ids=np.array(["0:a", "1:b"]))
+    tracemalloc.start()
+    try:
+        out = run_model(tmp_path / "chatty.onnx", tmp_path / "inputs.npz", tmp_path / "p.npy",
+                        timeout=60, memory=1 << 30)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.load(out).shape == (2, SIDE, SIDE)
+    assert peak < 1 << 20

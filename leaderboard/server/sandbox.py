@@ -55,8 +55,8 @@ def run_model(model: Path, inputs: Path, out: Path, *, timeout: float, memory: i
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        err.seek(0)
-        tail = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
+        err.seek(max(0, err.seek(0, os.SEEK_END) - 4000))  # onnxruntime may log a line per node
+        tail = err.read().decode("utf-8", "replace").strip().splitlines()
     if rc == 0 and out.is_file():
         return out
     last = tail[-1] if tail else ""
