@@ -67,3 +67,39 @@ def test_concurrent_claims_take_each_job_once(backend, request, tmp_path):
     assert sorted(taken) == [f"job{k:03d}" for k in range(40)]  # none lost, none twice
     with engine.begin() as conn:
         conn.execute(db.submissions.delete())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_workers_storing_the_same_entry_at_once_fail_the_second_as_a_duplicate(
+        backend, request, tmp_path):
+    """Two submissions of the same predictions scored at once: the other worker stores the
+    entry between this one's duplicate check and its insert; the job fails as a duplicate
+    (it raised IntegrityError, and the worker died)."""
+    url = (request.getfixturevalue("postgres_url") if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'race.sqlite'}")
+    mine, other = db.connect(url), db.connect(url)
+    job = {"task": TASK, "method": "m", "kind": "classical", "mode": "predictions", "files": [],
+           "seeds": [], "params": {}, "status": "queued", "attempts": 0}
+    entry = {"id": f"race-{backend}", "submission_id": None, "task": TASK,
+             "verification": "x", "record": {}, "created": 0.0}
+    with mine.begin() as conn:
+        conn.execute(db.submissions.delete())
+        conn.execute(db.entries.delete().where(db.entries.c.id == entry["id"]))
+        conn.execute(db.submissions.insert(), [job | {"id": f"j{k}", "created": float(k)}
+                                               for k in range(2)])
+    first, second = db.claim(mine, "w1"), db.claim(other, "w2")
+
+    raced: list = []
+
+    @sa.event.listens_for(mine, "before_cursor_execute")
+    def _the_other_worker_first(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("INSERT INTO ENTRIES") and not raced:
+            raced.append(db.finish(other, second["id"], entry=entry))
+
+    assert db.finish(mine, first["id"], entry=entry) == "failed" and raced == ["done"]
+    with mine.connect() as conn:
+        reason = conn.execute(sa.select(db.submissions.c.reason).where(
+            db.submissions.c.id == first["id"])).scalar_one()
+    assert reason.startswith(f"Duplicate: entry {entry['id']}")
+    with mine.begin() as conn:
+        conn.execute(db.submissions.delete())

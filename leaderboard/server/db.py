@@ -158,6 +158,17 @@ def finish(engine: sa.Engine, job_id: str, *, reason: Optional[str] = None,
            entry: Optional[dict[str, Any]] = None) -> str:
     """Mark a job done (storing ``entry`` in the same transaction) or failed with ``reason``;
     return the final status. A job that is no longer ``scoring`` (requeued meanwhile) is left."""
+    try:
+        return _finish(engine, job_id, reason, entry)
+    except sa.exc.IntegrityError:
+        if entry is None:
+            raise
+        # another worker stored the same entry between our check and insert: now a duplicate
+        return _finish(engine, job_id, reason, entry)
+
+
+def _finish(engine: sa.Engine, job_id: str, reason: Optional[str],
+            entry: Optional[dict[str, Any]]) -> str:
     s = submissions
     with engine.begin() as conn:
         status = "failed" if entry is None else "done"
