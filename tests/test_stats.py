@@ -128,6 +128,14 @@ def test_a_scheduler_that_does_not_answer_is_named(home):
         stats("stem_96x96", "val", scheduler="http://nowhere")
 
 
+def test_sizes_that_cannot_compute_are_refused(home):
+    _dataset(home)
+    with pytest.raises(WEMDError, match="batch must be 1 or more items, not -1"):
+        stats("stem_96x96", "val", scheduler=None, batch=-1)  # was: an empty table
+    with pytest.raises(WEMDError, match="--workers must be 1 or more, not 0"):
+        stats("stem_96x96", "val", workers=0)  # was: a wait, then dask's TimeoutError
+
+
 def test_stats_of_images_of_varied_size(home):
     import wemd
 

@@ -149,6 +149,11 @@ def stats(name: str, split: str = "train", *, root: Optional[PathLike] = None,
     import wemd
 
     pd = require("pandas", "arrays")
+    if batch is not None and not batch >= 1:  # a negative step read no item: an empty table
+        raise WEMDError(f"batch must be 1 or more items, not {batch!r}.")
+    if scheduler == "local" and not workers >= 1:  # dask waited, then "No valid workers found"
+        raise WEMDError(f"--workers must be 1 or more, not {workers!r}; or pass --scheduler none "
+                        "to compute in this process.")
     ds = wemd.load(name, split, root=root, source=source, **load_kwargs)
     if ds.spec.dtype == "str":
         raise WEMDError(f"{name} holds text (CIFs): it has no pixel statistics.")
