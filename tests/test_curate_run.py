@@ -217,6 +217,17 @@ def test_resumed_run_equals_uninterrupted(stem, tmp_path):
     assert wemd.load("lab_stem_crops", "test", root=home)[0].shape == (256, 256)
 
 
+def test_a_damaged_cache_entry_is_done_again_not_fatal(tmp_path):
+    from wemd.curate.files import CACHE_FORMAT, cached
+
+    for damaged in ([], "text", {"format": CACHE_FORMAT, "key": "k"}):  # valid JSON, not a summary
+        (tmp_path / "k.json").write_text(json.dumps(damaged))
+        assert cached(tmp_path, "k") is None  # was: AttributeError / KeyError stopping the run
+    (tmp_path / "k.json").write_text(json.dumps({"format": CACHE_FORMAT, "key": "k",
+                                                 "status": "rejected", "reason": "r"}))
+    assert cached(tmp_path, "k")["reason"] == "r"
+
+
 def test_nothing_usable_is_an_error_naming_the_reasons(tmp_path):
     for g in range(3):
         (tmp_path / "src" / f"g{g}").mkdir(parents=True)

@@ -67,7 +67,8 @@ def cached(cache: Path, key: str) -> Optional[dict[str, Any]]:
         summary = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-    if summary.get("format") != CACHE_FORMAT or summary.get("key") != key:
+    if not isinstance(summary, dict) or summary.get("format") != CACHE_FORMAT \
+            or summary.get("key") != key or summary.get("status") not in ("ok", "rejected"):
         return None
     if summary["status"] == "ok" and not (Path(cache) / f"{key}.npz").is_file():
         return None
