@@ -188,3 +188,27 @@ def test_the_worker_reads_only_the_tail_of_a_models_log(tmp_path):
         tracemalloc.stop()
     assert np.load(out).shape == (2, SIDE, SIDE)
     assert peak < 1 << 20
+
+
+def test_stopping_a_board_that_died_ends_its_busy_workers(board_home, tmp_path):
+    """The server process dies alone while a worker runs a model: ``stop()`` still ends the
+    worker and its model at once (it returned early, and they ran on until the model's
+    time limit)."""
+    srv = Server(f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "data", board_home[0],
+                 "--model-timeout", "60").start()
+    try:
+        onnx.save(endless(), tmp_path / "orphan.onnx")
+        with Client(srv.url, token=srv.token("orphans")) as c:
+            sid = c.submit(TASK, model=tmp_path / "orphan.onnx", method="o", n=N, params=PARAMS)["id"]
+            deadline = time.monotonic() + 60
+            while c.status(sid)["status"] != "scoring":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        [pid] = worker_pids(srv.proc.pid)
+        os.kill(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait(timeout=30)
+    finally:
+        srv.stop()
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"orphan.onnx" in p.read_bytes()]

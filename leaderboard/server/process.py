@@ -59,15 +59,17 @@ class BoardProcess:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server (SIGTERM: cleanly; SIGKILL: as a crash), then anything left in its
-        process group (its workers and their model processes)."""
-        if self.proc is None or self.proc.poll() is not None:
+        process group (its workers and their model processes, also when the server itself
+        has already ended)."""
+        if self.proc is None:
             return
-        os.killpg(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
