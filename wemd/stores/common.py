@@ -61,10 +61,6 @@ class Chunking:
     chunk: tuple[int, ...]
     batch: int
 
-    @property
-    def items_per_chunk(self) -> int:
-        return self.chunk[0]
-
     def shard(self, item_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (self.batch,) + tuple(item_shape)
 
