@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 
 import numpy as np
@@ -121,3 +122,20 @@ def test_scan_refuses_links_and_odd_names(tmp_path):
     reasons = {r["path"]: r["reason"] for r in refused}
     assert "symbolic link" in reasons["link.tif"]
     assert any("control characters" in why for why in reasons.values())
+
+
+def test_scan_names_a_folder_it_cannot_list(tmp_path):
+    """A folder whose listing fails (here: a path over PATH_MAX; for a user, no permission)."""
+    write_tiff(tmp_path / "a.tif", _image())
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for _ in range(20):  # 20 x 250 characters: past the 4096 a path may have
+            os.mkdir("d" * 250, dir_fd=fd)
+            fd, old = os.open("d" * 250, os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+    finally:
+        os.close(fd)
+    files, refused = scan(tmp_path)
+    assert files == ["a.tif"]
+    assert any("folder that cannot be listed" in r["reason"] and r["path"].startswith("d" * 250)
+               for r in refused), refused  # was: left out without a word

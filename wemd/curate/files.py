@@ -27,10 +27,18 @@ CACHE_FORMAT = "wemd-curate-file/2"
 
 def scan(src: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Relative POSIX paths of the regular files under ``src`` (sorted, hidden names and links
-    skipped), and the entries refused on the way with the reason."""
+    skipped), and the entries refused on the way with the reason (a folder that cannot be
+    listed too: its files would otherwise be left out without a word)."""
     src = Path(src)
     files, refused = [], []
-    for folder, dirs, names in os.walk(src, followlinks=False):
+
+    def unlisted(exc: OSError) -> None:
+        rel = Path(exc.filename).relative_to(src).as_posix()
+        refused.append({"path": rel.encode("utf-8", "backslashreplace").decode("utf-8"),
+                        "reason": f"folder that cannot be listed ({exc.strerror}); none of its "
+                                  "files were read"})
+
+    for folder, dirs, names in os.walk(src, onerror=unlisted, followlinks=False):
         rel_folder = Path(folder).relative_to(src)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
