@@ -248,6 +248,10 @@ def test_bad_names_and_too_few_groups(tmp_path):
         curate(src, tmp_path / "out", "lab", Rules(kind="stem"), progress=False)
     with pytest.raises(WEMDError, match="inside the input folder"):
         curate(src, src / "out", "lab", Rules(kind="stem"), progress=False)
+    with pytest.raises(WEMDError, match="--file-timeout must be a positive"):
+        curate(src, tmp_path / "out2", "lab", Rules(kind="stem"), file_timeout=0, progress=False)
+    # a refused run writes nothing (was: an empty out folder, even inside the input folder)
+    assert not (src / "out").exists() and not (tmp_path / "out2").exists()
 
 
 def test_tem_counts_rule_and_baseline_task(tmp_path, capsys):

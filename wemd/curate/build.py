@@ -78,15 +78,14 @@ def curate(src: Any, out: Any, name: str, rules: Rules, *, workers: int = 1,
     src, out = Path(src).expanduser().resolve(), Path(out).expanduser().resolve()
     if not src.is_dir():
         raise WEMDError(f"{src} is not a folder: give the folder that holds the microscope files.")
-    out.mkdir(parents=True, exist_ok=True)
     if out.is_relative_to(src):
         raise WEMDError(f"--out {out} is inside the input folder {src}: its datasets would be read "
                         "as input on the next run; choose a folder outside it.")
-    cache = out / ".curate" / name / "files"
-    cache.mkdir(parents=True, exist_ok=True)
-    rels, refused = scan(src)
     if not file_timeout > 0:
         raise WEMDError(f"--file-timeout must be a positive number of seconds, not {file_timeout}.")
+    cache = out / ".curate" / name / "files"  # made only once the run is accepted
+    cache.mkdir(parents=True, exist_ok=True)
+    rels, refused = scan(src)
     summaries = run_jobs(str(src), rels, rules, str(cache), workers, scheduler, progress, file_timeout)
     summaries.sort(key=lambda s: s["path"])
     return assemble(name, rules, src, out, cache, summaries, refused)
