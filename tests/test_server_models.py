@@ -143,16 +143,22 @@ def test_hostile_models_fail_with_a_reason_and_the_server_stays_up(server, tmp_p
         assert c.tasks()["tasks"]  # still serving
 
 
+def submit_endless(client, path, method):
+    """Submit the endless model as ``path``; return its id once a worker is scoring it."""
+    onnx.save(endless(), path)
+    sid = client.submit(TASK, model=path, method=method, n=N, params=PARAMS)["id"]
+    deadline = time.monotonic() + 60
+    while client.status(sid)["status"] != "scoring":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return sid
+
+
 def test_a_killed_worker_is_replaced_and_its_job_scored_again(server, tmp_path):
     """kill -9 of the worker scoring a job: the server stays up, starts a new worker, and the
     job is claimed again (attempt 2) and ends with its own reason."""
-    onnx.save(endless(), tmp_path / "slow.onnx")
     with Client(server.url, token=server.token("worker-killer")) as c:
-        sid = c.submit(TASK, model=tmp_path / "slow.onnx", method="slow", n=N, params=PARAMS)["id"]
-        deadline = time.monotonic() + 60
-        while c.status(sid)["status"] != "scoring":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        sid = submit_endless(c, tmp_path / "slow.onnx", "slow")
         [pid] = worker_pids(server.proc.pid)
         os.kill(pid, signal.SIGKILL)
         final = c.wait(sid, timeout=120)
@@ -197,13 +203,8 @@ def test_stopping_a_board_that_died_ends_its_busy_workers(board_home, tmp_path):
     srv = Server(f"sqlite:///{tmp_path / 'b.sqlite'}", tmp_path / "data", board_home[0],
                  "--model-timeout", "60").start()
     try:
-        onnx.save(endless(), tmp_path / "orphan.onnx")
         with Client(srv.url, token=srv.token("orphans")) as c:
-            sid = c.submit(TASK, model=tmp_path / "orphan.onnx", method="o", n=N, params=PARAMS)["id"]
-            deadline = time.monotonic() + 60
-            while c.status(sid)["status"] != "scoring":
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            submit_endless(c, tmp_path / "orphan.onnx", "o")
         [pid] = worker_pids(srv.proc.pid)
         os.kill(srv.proc.pid, signal.SIGKILL)
         srv.proc.wait(timeout=30)
