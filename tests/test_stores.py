@@ -342,6 +342,33 @@ def test_a_store_cannot_make_the_reader_allocate_through_a_huge_dtype(home, what
         wemd.load("stem_full", "test", source="hdf5", url=path)[0]
 
 
+@pytest.mark.parametrize("how", ["external storage", "external link", "virtual dataset"])
+def test_an_hdf5_store_cannot_make_the_reader_read_other_files(home, tmp_path, how):
+    import h5py
+
+    make_dataset("stem_full", home)
+    path = convert("stem_full", home / "out", "hdf5", progress=False)
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(np.arange(64, dtype=np.float32).tobytes())
+    with h5py.File(tmp_path / "other.h5", "w") as other:
+        other["x"] = np.zeros((4, 4), np.float32)
+    with h5py.File(path, "a") as f:
+        del f["test/images/0"]
+        if how == "external storage":
+            f.create_dataset("test/images/0", shape=(4, 4), dtype="float32",
+                             external=[(str(secret), 0, 64)])
+        elif how == "external link":
+            f["test/images/0"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "x")
+        else:
+            layout = h5py.VirtualLayout(shape=(4, 4), dtype="float32")
+            layout[:] = h5py.VirtualSource(str(tmp_path / "other.h5"), "x", shape=(4, 4))
+            f.create_virtual_dataset("test/images/0", layout)
+    ds = wemd.load("stem_full", "test", source="hdf5", url=path)
+    with pytest.raises(CorruptFileError, match="test/images/0 points to data outside the file"):
+        ds[0]  # was: read from the other file, then refused only by the digest
+    assert ds[1].tobytes() == wemd.load("stem_full", "test")[1].tobytes()
+
+
 def test_a_missing_chunk_file_is_damage_not_zeros(home):
     make_dataset("stem_crops", home)
     convert("stem_crops", home / "out", "zarr", progress=False)

@@ -101,9 +101,18 @@ class H5Source(StoreSource):
         return self._chunk
 
     def _open(self, what: str) -> Any:
+        """``what`` of this split, refused if its data lies outside this file: an external
+        link, external raw storage or a virtual dataset would make a read of a hostile store
+        read (or block on) any file or device of this machine."""
         if self._file is None:
             self._file = open_h5(self.path)
-        return self._file[f"{self.split}/{what}"]
+        node = self._file[f"{self.split}/{what}"]
+        if node.file.filename != self._file.filename or getattr(node, "external", None) \
+                or getattr(node, "is_virtual", False):
+            raise CorruptFileError(self.path, f"{self.split}/{what} points to data outside the "
+                                   "file (an external link, external storage or a virtual "
+                                   f"dataset); {self.read_fix()}")
+        return node
 
     def files(self) -> list[Path]:
         return [self.path]
