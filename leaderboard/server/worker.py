@@ -90,10 +90,13 @@ class Workers:
         """SIGTERM each worker (no semaphores shared with them: a server ended by a signal
         leaves none behind), then wait for it to finish its job."""
         self.stop.set()
-        for proc in self.procs.values():
+        if self._watch is not None:  # no worker respawned while these are being stopped
+            self._watch.join(timeout=10)
+        procs = list(self.procs.values())
+        for proc in procs:
             if proc.is_alive():
                 proc.terminate()
-        for proc in self.procs.values():
+        for proc in procs:
             proc.join(timeout=10)
             if proc.is_alive():
                 proc.kill()
