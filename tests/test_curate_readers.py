@@ -102,6 +102,31 @@ def test_truncated_pixels_and_huge_declared_dims_are_rejected(tmp_path):
         read_frames(tmp_path / "h.dm3", max_data_bytes=1 << 20)
 
 
+@pytest.mark.parametrize("how", ["external storage", "external link", "virtual dataset"])
+def test_an_emd_file_cannot_pull_in_other_files(tmp_path, how):
+    import h5py
+
+    secret = np.arange(40 * 56, dtype=np.float32).reshape(40, 56, 1)
+    (tmp_path / "secret.bin").write_bytes(secret.tobytes())
+    with h5py.File(tmp_path / "other.h5", "w") as other:
+        other.create_dataset("x", data=secret, chunks=True)
+    path = write_velox(tmp_path / "a.emd", _image().astype(np.float32))
+    with h5py.File(path, "a") as f:
+        name = "Data/Image/6fdbde41eecc4375b45cd86bd2be17c0/Data"
+        del f[name]
+        if how == "external storage":
+            f.create_dataset(name, shape=secret.shape, dtype="float32",
+                             external=[(str(tmp_path / "secret.bin"), 0, secret.nbytes)])
+        elif how == "external link":
+            f[name] = h5py.ExternalLink(str(tmp_path / "other.h5"), "x")
+        else:
+            layout = h5py.VirtualLayout(shape=secret.shape, dtype="float32")
+            layout[:] = h5py.VirtualSource(str(tmp_path / "other.h5"), "x", shape=secret.shape)
+            f.create_virtual_dataset(name, layout)
+    with pytest.raises(Rejected, match="keeps its data in another file"):
+        read_frames(path)  # was (external link): the other file's pixels, curated as this file's
+
+
 def test_unsupported_and_companion_files(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "a.emi").write_bytes(b"x")

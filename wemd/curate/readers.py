@@ -67,6 +67,8 @@ def read_frames(path: Path, *, stacks: str = "split", max_data_bytes: int = MAX_
         raise Rejected("empty file (0 bytes)")
     if size > MAX_FILE_BYTES:
         raise Rejected(f"file of {size} bytes is over the {MAX_FILE_BYTES}-byte limit")
+    if suffix == ".emd":
+        _refuse_outside_data(path)
     signals = _open(path, PLUGINS[suffix], lazy=True)  # headers only: check before reading
     plans: list[tuple[int, bool, int, dict]] = []
     skipped: list[str] = []
@@ -109,6 +111,38 @@ def _open(path: Path, plugin: str, lazy: bool) -> list[dict]:
         raise Rejected("declared data too large to open") from None
     except Exception as exc:  # the readers raise many types on damaged files
         raise Rejected(f"unreadable ({type(exc).__name__}: {_short(exc)})") from None
+
+
+def _refuse_outside_data(path: Path) -> None:
+    """Rejected if an EMD (HDF5) file keeps data in other files: an external link, external
+    raw storage or a virtual dataset would make its reader pull any file of this machine into
+    the curated images. Looked up without following a link; an unreadable file is left to the
+    reader to name."""
+    import h5py
+
+    found: list[str] = []
+
+    def link(name: str, info: Any) -> Optional[bool]:
+        if isinstance(info, h5py.ExternalLink):
+            found.append(name)
+            return True
+        return None
+
+    def dataset(name: str, obj: Any) -> Optional[bool]:
+        if isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
+            found.append(name)
+            return True
+        return None
+
+    try:
+        with h5py.File(path, "r") as f:
+            if f.visititems_links(link) is None:
+                f.visititems(dataset)
+    except (OSError, ValueError):
+        return
+    if found:
+        raise Rejected(f"HDF5 object {found[0]!r} keeps its data in another file (an external "
+                       "link, external storage or a virtual dataset); not read")
 
 
 def _short(exc: BaseException, n: int = 200) -> str:
